@@ -1,0 +1,171 @@
+/* config.c: avad's flags and INI file (see config.h). */
+#include "config.h"
+
+#include "../common/err.h"
+#include "../common/file.h"
+#include "../common/ini.h"
+#include "../common/strutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char avad_usage[] =
+    "usage: avad [options]\n"
+    "  --config FILE        read settings from an INI file (keys as below, without '--')\n"
+    "  --data DIR           data directory (default ./var)\n"
+    "  --listen HOST:PORT   HTTP address (default 127.0.0.1:8080; port 0 = any free port)\n"
+    "  --gpus auto|none|LIST  GPUs to schedule: auto = ask NVML, LIST = indices like 0,1\n"
+    "  --cpus N             CPU slots to schedule (default: online CPUs)\n"
+    "  --mem SIZE           memory to schedule, e.g. 16G (default: the machine's)\n"
+    "  --max-runtime DUR    platform ceiling and default per training (default 72h)\n"
+    "  --grace DUR          SIGTERM to SIGKILL on stop and time limit (default 30s)\n"
+    "  --share DIR          public image manifests are read from DIR/images\n"
+    "  --shim PATH          the ava-shim binary\n"
+    "  -v, --verbose        debug logging\n"
+    "  -h, --help | --version\n"
+    "Durations take s, m, h, d (90s, 72h); sizes K, M, G, T.\n";
+
+/* Copies value into a fixed buffer, refusing what does not fit. */
+static int set_str(char *dst, size_t cap, const char *key, const char *value, char *err) {
+    if (strlen(value) >= cap || !*value)
+        return ava_err(err, AVA_EINVALID, "%s: value is empty or too long", key);
+    memcpy(dst, value, strlen(value) + 1);
+    return 0;
+}
+
+/* Parses HOST:PORT. */
+static int set_listen(struct avad_config *cfg, const char *value, char *err) {
+    const char *colon = strrchr(value, ':');
+    int64_t port;
+    if (!colon || colon == value || (size_t)(colon - value) >= sizeof cfg->host ||
+        ava_parse_uint(colon + 1, 65535, &port, NULL) < 0)
+        return ava_err(err, AVA_EINVALID, "listen: '%s' is not HOST:PORT", value);
+    memcpy(cfg->host, value, (size_t)(colon - value));
+    cfg->host[colon - value] = '\0';
+    cfg->port = (int)port;
+    return 0;
+}
+
+/* Checks the --gpus value. */
+static int set_gpus(struct avad_config *cfg, const char *value, char *err) {
+    int idx[64], n;
+    if (strcmp(value, "auto") && strcmp(value, "none") &&
+        ava_parse_index_list(value, idx, 64, &n, err) < 0)
+        return ava_err(err, AVA_EINVALID, "gpus: '%s' is not auto, none or a list like 0,1", value);
+    return set_str(cfg->gpus, sizeof cfg->gpus, "gpus", value, err);
+}
+
+int avad_config_set(struct avad_config *cfg, const char *key, const char *value, char *err) {
+    char k[64];
+    snprintf(k, sizeof k, "%s", key);
+    for (char *c = k; *c; c++)
+        if (*c == '_')
+            *c = '-';
+    int64_t v;
+    int r;
+    if (!strcmp(k, "data"))
+        return set_str(cfg->data_dir, sizeof cfg->data_dir, k, value, err);
+    if (!strcmp(k, "listen"))
+        return set_listen(cfg, value, err);
+    if (!strcmp(k, "gpus"))
+        return set_gpus(cfg, value, err);
+    if (!strcmp(k, "cpus")) {
+        if ((r = ava_parse_uint(value, 4096, &v, err)) < 0 || v == 0)
+            return ava_err(err, AVA_EINVALID, "cpus: '%s' is not a count from 1 to 4096", value);
+        cfg->cpus = (int)v;
+        return 0;
+    }
+    if (!strcmp(k, "mem")) {
+        if ((r = ava_parse_size(value, &cfg->mem, err)) < 0)
+            return r;
+        return cfg->mem > 0 ? 0 : ava_err(err, AVA_EINVALID, "mem: must be more than 0");
+    }
+    if (!strcmp(k, "max-runtime")) {
+        if ((r = ava_parse_duration(value, &cfg->max_runtime_ms, err)) < 0)
+            return r;
+        return cfg->max_runtime_ms > 0 ? 0 : ava_err(err, AVA_EINVALID, "max-runtime: must be > 0");
+    }
+    if (!strcmp(k, "grace"))
+        return ava_parse_duration(value, &cfg->grace_ms, err);
+    if (!strcmp(k, "share"))
+        return set_str(cfg->share_dir, sizeof cfg->share_dir, k, value, err);
+    if (!strcmp(k, "shim"))
+        return set_str(cfg->shim_path, sizeof cfg->shim_path, k, value, err);
+    return ava_err(err, AVA_EINVALID, "unknown setting '%s' (see avad --help)", key);
+}
+
+static int ini_cb(void *ctx, const char *section, const char *key, const char *value, char *err) {
+    if (*section && strcmp(section, "avad") != 0)
+        return ava_err(err, AVA_EINVALID, "unknown section [%s] (use [avad])", section);
+    return avad_config_set(ctx, key, value, err);
+}
+
+/* Loads the INI file at path into cfg. */
+static int load_file(struct avad_config *cfg, const char *path, char *err) {
+    char *text, ierr[AVA_ERRLEN];
+    size_t len;
+    int r = ava_file_read_all(path, 1 << 20, &text, &len, err);
+    if (r < 0)
+        return r;
+    r = ava_ini_parse(text, len, ini_cb, cfg, ierr);
+    free(text);
+    return r < 0 ? ava_err(err, r, "%s: %s", path, ierr) : 0;
+}
+
+int avad_config_parse(int argc, char **argv, struct avad_config *cfg, char *err) {
+    memset(cfg, 0, sizeof *cfg);
+    strcpy(cfg->data_dir, "./var");
+    strcpy(cfg->host, "127.0.0.1");
+    cfg->port = 8080;
+    strcpy(cfg->gpus, "auto");
+    cfg->max_runtime_ms = 72LL * 3600 * 1000;
+    cfg->grace_ms = 30000;
+    /* the file first, so that flags override it wherever they stand */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--config") && i + 1 < argc) {
+            int r = load_file(cfg, argv[i + 1], err);
+            if (r < 0)
+                return r;
+        } else if (!strncmp(a, "--config=", 9)) {
+            int r = load_file(cfg, a + 9, err);
+            if (r < 0)
+                return r;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            cfg->help = true;
+            continue;
+        }
+        if (!strcmp(a, "--version")) {
+            cfg->version = true;
+            continue;
+        }
+        if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            cfg->verbose = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return ava_err(err, AVA_EINVALID, "unexpected argument '%s' (see avad --help)", a);
+        char key[64];
+        const char *eq = strchr(a, '='), *value;
+        snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - a - 2) : (int)strlen(a + 2), a + 2);
+        if (eq) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            return ava_err(err, AVA_EINVALID, "%s needs a value", a);
+        }
+        if (!strcmp(key, "config"))
+            continue;
+        char serr[AVA_ERRLEN];
+        int r = avad_config_set(cfg, key, value, serr);
+        if (r < 0)
+            return ava_err(err, r, "%s", serr);
+    }
+    return 0;
+}

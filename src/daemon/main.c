@@ -1,0 +1,236 @@
+/* main.c: avad: reads its settings, opens the store, bootstraps the first admin, loads the
+ * public images, sizes the pool, wires scheduler, executor and API onto one event loop. */
+#include "ava_config.h"
+#include "config.h"
+
+#include "../api/api.h"
+#include "../common/buf.h"
+#include "../common/err.h"
+#include "../common/file.h"
+#include "../common/log.h"
+#include "../common/path.h"
+#include "../common/sha256.h"
+#include "../common/strutil.h"
+#include "../exec/exec.h"
+#include "../images/images.h"
+#include "../sched/gpu.h"
+#include "../sched/sched.h"
+#include "../store/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Creates group default and user admin on an empty database and writes the admin token to
+ * DATA/admin.token (0600). The token exists only there and in the caller's hands. */
+static int bootstrap_admin(struct ava_store *st, const char *data_dir, char *err) {
+    if (ava_store_user_count(st) > 0)
+        return 0;
+    int64_t gid;
+    char token[45], hash[65], path[AVA_PATH_MAX], line[64];
+    struct ava_user u;
+    int r = ava_store_group_find(st, "default", &gid, NULL);
+    if (r < 0)
+        r = ava_store_group_create(st, "default", &gid, err);
+    if (r == 0 && ava_token_new(token) < 0)
+        r = ava_err(err, AVA_EIO, "no randomness for the admin token");
+    if (r == 0)
+        r = ava_path_join(path, sizeof path, err, data_dir, "admin.token", NULL);
+    if (r == 0) {
+        snprintf(line, sizeof line, "%s\n", token);
+        r = ava_file_write_atomic(path, line, strlen(line), 0600, err);
+    }
+    if (r == 0) {
+        ava_sha256_hex(token, hash);
+        r = ava_store_user_create(st, "admin", gid, true, hash, &u, err);
+    }
+    if (r == 0)
+        ava_log_info("created group 'default' and user 'admin'; the token is in %s", path);
+    return r;
+}
+
+/* Finds a file next to the executable, else under a fallback directory. */
+static void locate(char *out, size_t outlen, const char *configured, const char *near_exe,
+                   const char *fallback) {
+    char exe[AVA_PATH_MAX];
+    if (configured[0]) {
+        snprintf(out, outlen, "%s", configured);
+        return;
+    }
+    if (ava_exe_dir(exe, sizeof exe) == 0) {
+        int n = snprintf(out, outlen, "%s/%s", exe, near_exe);
+        if (n > 0 && (size_t)n < outlen && access(out, F_OK) == 0)
+            return;
+    }
+    snprintf(out, outlen, "%s", fallback);
+}
+
+/* Sizes the pool from the settings and the machine. */
+static int setup_pool(const struct avad_config *cfg, struct ava_pool *pool, char *err) {
+    int gpus[AVA_POOL_MAX_GPUS], ngpus = 0;
+    char why[AVA_ERRLEN] = "";
+    if (!strcmp(cfg->gpus, "auto")) {
+        ava_gpu_detect(gpus, AVA_POOL_MAX_GPUS, &ngpus, why);
+        ava_log_info("GPUs: %d found%s%s", ngpus, why[0] ? ": " : "", why);
+    } else if (strcmp(cfg->gpus, "none") != 0) {
+        int r = ava_parse_index_list(cfg->gpus, gpus, AVA_POOL_MAX_GPUS, &ngpus, err);
+        if (r < 0)
+            return r;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t mem = cfg->mem;
+    if (!mem)
+        mem = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    ava_pool_init(pool, gpus, ngpus, cfg->cpus ? cfg->cpus : (int)(ncpu > 0 ? ncpu : 1), mem);
+    char msize[32];
+    ava_format_size(mem, msize, sizeof msize);
+    ava_log_info("pool: %d GPU(s), %d CPU slot(s), %s memory", pool->ngpus, pool->cpus_total,
+                 msize);
+    return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg) {
+    ava_log_info("signal %d: shutting down (trainings keep running)", (int)sig);
+    event_base_loopexit(arg, NULL);
+}
+
+/* Writes DATA/endpoint (the URL clients use) and DATA/avad.pid. */
+static void write_endpoint(const char *data_dir, const char *host, int port) {
+    char path[AVA_PATH_MAX], text[300];
+    int n = snprintf(text, sizeof text, "http://%s:%d\n",
+                     strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : host, port);
+    if (ava_path_join(path, sizeof path, NULL, data_dir, "endpoint", NULL) == 0)
+        ava_file_write_atomic(path, text, (size_t)n, 0644, NULL);
+    n = snprintf(text, sizeof text, "%d\n", (int)getpid());
+    if (ava_path_join(path, sizeof path, NULL, data_dir, "avad.pid", NULL) == 0)
+        ava_file_write_atomic(path, text, (size_t)n, 0644, NULL);
+}
+
+/* Everything avad holds, so that teardown is one place. */
+struct avad {
+    struct avad_config cfg;
+    char data_dir[AVA_PATH_MAX];
+    struct event_base *base;
+    struct ava_store *st;
+    struct ava_pool pool;
+    struct ava_executor *ex;
+    struct ava_sched *sched;
+    struct ava_api *api;
+};
+
+/* Opens the data dir and store, bootstraps, loads the images. */
+static int open_data(struct avad *d, char *err) {
+    char path[AVA_PATH_MAX], share[AVA_PATH_MAX], exe[AVA_PATH_MAX];
+    int r = ava_mkdir_p(d->cfg.data_dir, 0755, err);
+    if (r < 0)
+        return r;
+    if (!realpath(d->cfg.data_dir, d->data_dir))
+        return ava_err(err, AVA_EIO, "%s: %s", d->cfg.data_dir, strerror(errno));
+    r = ava_path_join(path, sizeof path, err, d->data_dir, "ava.db", NULL);
+    if (r == 0)
+        r = ava_store_open(path, &d->st, err);
+    if (r == 0)
+        r = bootstrap_admin(d->st, d->data_dir, err);
+    if (r < 0)
+        return r;
+    /* a build tree uses the source's share/, an install its own */
+    bool in_build = ava_exe_dir(exe, sizeof exe) == 0 && strcmp(exe, AVA_BUILD_DIR) == 0;
+    if (in_build && !d->cfg.share_dir[0])
+        snprintf(share, sizeof share, "%s", AVA_SOURCE_SHARE_DIR);
+    else
+        locate(share, sizeof share, d->cfg.share_dir, "../share/ava", AVA_SHARE_DIR);
+    int count = 0;
+    r = ava_path_join(path, sizeof path, err, share, "images", NULL);
+    if (r == 0)
+        r = ava_images_load_public(d->st, path, &count, err);
+    if (r == 0)
+        ava_log_info("loaded %d public image(s) from %s", count, path);
+    return r;
+}
+
+/* Builds pool, executor, scheduler and API on the event loop. */
+static int start_services(struct avad *d, char *err) {
+    char shim[AVA_PATH_MAX];
+    int r = setup_pool(&d->cfg, &d->pool, err);
+    if (r < 0)
+        return r;
+    locate(shim, sizeof shim, d->cfg.shim_path, "ava-shim", AVA_LIBEXEC_DIR "/ava-shim");
+    if (access(shim, X_OK) != 0)
+        return ava_err(err, AVA_EIO, "cannot find ava-shim (looked for %s): use --shim", shim);
+    d->base = event_base_new();
+    if (!d->base)
+        return ava_err(err, AVA_EIO, "cannot create the event loop");
+    d->ex = ava_exec_local_new(d->base, shim, ava_sched_on_done, NULL);
+    struct ava_sched_config sc = {d->data_dir, d->cfg.grace_ms};
+    r = ava_sched_new(d->st, &d->pool, d->ex, &sc, &d->sched, err);
+    if (r < 0)
+        return r;
+    d->ex->done_ctx = d->sched;
+    r = ava_sched_restore(d->sched, err);
+    if (r < 0)
+        return r;
+    struct ava_api_config ac = {d->cfg.host, d->cfg.port, d->data_dir, d->cfg.max_runtime_ms,
+                                1 << 20,     16 << 10,    60};
+    r = ava_api_start(d->base, &ac, d->st, d->sched, &d->api, err);
+    if (r < 0)
+        return r;
+    write_endpoint(d->data_dir, d->cfg.host, ava_api_port(d->api));
+    ava_log_info("listening on http://%s:%d (data in %s)", d->cfg.host, ava_api_port(d->api),
+                 d->data_dir);
+    return 0;
+}
+
+/* Frees everything; running trainings are left to their shims. */
+static void teardown(struct avad *d) {
+    ava_api_free(d->api);
+    ava_sched_free(d->sched);
+    if (d->ex)
+        d->ex->destroy(d->ex);
+    ava_store_close(d->st);
+    if (d->base)
+        event_base_free(d->base);
+}
+
+int main(int argc, char **argv) {
+    static struct avad d;
+    char err[AVA_ERRLEN];
+    ava_log_set_prefix("avad");
+    if (avad_config_parse(argc, argv, &d.cfg, err) < 0) {
+        fprintf(stderr, "avad: %s\n", err);
+        return 2;
+    }
+    if (d.cfg.help) {
+        fputs(avad_usage, stdout);
+        return 0;
+    }
+    if (d.cfg.version) {
+        printf("avad %s\n", AVA_VERSION);
+        return 0;
+    }
+    if (d.cfg.verbose)
+        ava_log_set_level(AVA_LOG_DEBUG);
+    signal(SIGPIPE, SIG_IGN);
+    int r = open_data(&d, err);
+    if (r == 0)
+        r = start_services(&d, err);
+    if (r < 0) {
+        ava_log_error("%s", err);
+        teardown(&d);
+        return 1;
+    }
+    struct event *sigterm = evsignal_new(d.base, SIGTERM, on_signal, d.base);
+    struct event *sigint = evsignal_new(d.base, SIGINT, on_signal, d.base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    event_base_dispatch(d.base);
+    event_free(sigterm);
+    event_free(sigint);
+    teardown(&d);
+    return 0;
+}

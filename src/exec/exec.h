@@ -1,0 +1,72 @@
+/* exec.h: executors run a prepared run somewhere and tell the scheduler when it ended.
+ *
+ * The run dir (common/rundir.h) is the contract: the executor starts ava-shim on it, the
+ * shim leaves the exit record there, and the scheduler reads the outcome from it, whatever
+ * the executor. This header also prepares run dirs (spec.json, config/), which is the same
+ * for every executor. */
+#ifndef AVA_EXEC_EXEC_H
+#define AVA_EXEC_EXEC_H
+
+#include "../common/path.h"
+#include "../store/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+/* Called (on the event loop) when a launched or attached run's supervisor has ended. */
+typedef void (*ava_exec_done_cb)(void *ctx, int64_t run_id);
+
+struct ava_executor {
+    const char *name; /* stored in runs.executor: "local", "slurm" */
+    /* Starts the supervisor on run_dir; fills id (executor id, idlen bytes). */
+    int (*launch)(struct ava_executor *ex, int64_t run_id, const char *run_dir, char *id,
+                  size_t idlen, char *err);
+    /* Asks the run to stop (the shim then applies the grace period). */
+    int (*stop)(struct ava_executor *ex, int64_t run_id, char *err);
+    /* Finds a run launched by an earlier daemon. 0 = watched (done comes later);
+     * AVA_ENOTFOUND = its supervisor is gone (the caller reads the run dir now). */
+    int (*attach)(struct ava_executor *ex, int64_t run_id, const char *run_dir, const char *id,
+                  char *err);
+    /* Stops watching (runs keep going) and frees the executor. */
+    void (*destroy)(struct ava_executor *ex);
+    ava_exec_done_cb done;
+    void *done_ctx;
+};
+
+/* Creates the local executor: ava-shim at shim_path, spawned in its own session so it
+ * outlives avad, watched with a pidfd on base. Owned by the caller (ex->destroy). */
+struct ava_executor *ava_exec_local_new(struct event_base *base, const char *shim_path,
+                                        ava_exec_done_cb done, void *done_ctx);
+
+/* Where a run's files live (absolute when data_dir is). */
+struct ava_run_paths {
+    char run_dir[AVA_PATH_MAX];
+    char config_dir[AVA_PATH_MAX];
+    char log_path[AVA_PATH_MAX];
+    char output_dir[AVA_PATH_MAX];
+    char group_dir[AVA_PATH_MAX];
+    char home_dir[AVA_PATH_MAX]; /* the user's folder on the group storage */
+};
+
+/* Computes the paths of run number of training t under data_dir (DESIGN §4). */
+int ava_exec_paths(const char *data_dir, const struct ava_training *t, int number,
+                   struct ava_run_paths *out, char *err);
+
+/* Everything that goes into a run's spec.json besides the training itself. */
+struct ava_prepare {
+    const struct ava_training *training;
+    int number; /* run number */
+    const struct ava_run_paths *paths;
+    const char *image_env_json; /* the image's env object, may be NULL */
+    const char *gpus;           /* allocated device indices "0,1" or "": NULL = not yet
+                                   allocated, so spec.json is not written */
+    int64_t grace_ms;
+};
+
+/* Creates the run dir, config/trainingspec, the output and log folders and, once gpus is
+ * known, writes spec.json atomically. Returns 0 or AVA_EIO. */
+int ava_exec_prepare(const struct ava_prepare *p, char *err);
+
+#endif

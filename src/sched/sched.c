@@ -1,0 +1,419 @@
+/* sched.c: FIFO scheduling of runs over the pool, the state machine written to the store
+ * before each action, and the executor's end-of-run callback. */
+#include "sched.h"
+
+#include "../common/buf.h"
+#include "../common/err.h"
+#include "../common/log.h"
+#include "../common/rundir.h"
+#include "../common/strutil.h"
+#include "../common/timeutil.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One active (non-terminal) run, in FIFO order. */
+struct entry {
+    int64_t run_id, training_id;
+    int number;
+    enum ava_run_state state;
+    int want_gpus, want_cpus;
+    int64_t want_mem;
+    bool allocated;
+    struct ava_alloc alloc;
+    char run_dir[AVA_PATH_MAX];
+    struct entry *next;
+};
+
+struct ava_sched {
+    struct ava_store *st;
+    struct ava_pool *pool;
+    struct ava_executor *ex;
+    struct ava_sched_config cfg;
+    struct entry *head; /* FIFO: queued runs keep their order, running ones stay in place */
+};
+
+int ava_sched_new(struct ava_store *st, struct ava_pool *pool, struct ava_executor *ex,
+                  const struct ava_sched_config *cfg, struct ava_sched **out, char *err) {
+    if (!cfg->data_dir || cfg->data_dir[0] != '/')
+        return ava_err(err, AVA_EINVALID, "the scheduler needs an absolute data dir");
+    struct ava_sched *s = ava_xcalloc(1, sizeof *s);
+    s->st = st;
+    s->pool = pool;
+    s->ex = ex;
+    s->cfg = *cfg;
+    *out = s;
+    return 0;
+}
+
+void ava_sched_free(struct ava_sched *s) {
+    if (!s)
+        return;
+    while (s->head) {
+        struct entry *e = s->head;
+        s->head = e->next;
+        free(e);
+    }
+    free(s);
+}
+
+const struct ava_pool *ava_sched_pool(const struct ava_sched *s) {
+    return s->pool;
+}
+
+/* Appends e at the tail of the FIFO. */
+static void entry_append(struct ava_sched *s, struct entry *e) {
+    struct entry **pp = &s->head;
+    while (*pp)
+        pp = &(*pp)->next;
+    e->next = NULL;
+    *pp = e;
+}
+
+/* Unlinks e, returns its resources to the pool and frees it. */
+static void entry_remove(struct ava_sched *s, struct entry *e) {
+    for (struct entry **pp = &s->head; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    if (e->allocated)
+        ava_pool_release(s->pool, &e->alloc);
+    free(e);
+}
+
+static struct entry *entry_find_run(struct ava_sched *s, int64_t run_id) {
+    for (struct entry *e = s->head; e; e = e->next)
+        if (e->run_id == run_id)
+            return e;
+    return NULL;
+}
+
+/* Stores r's move to state `to` with reason, at time `at`, in one transaction. */
+static int store_move(struct ava_sched *s, struct ava_run *r, enum ava_run_state to, int64_t at,
+                      const char *reason, char *err) {
+    r->state = to;
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    int rc = ava_store_begin(s->st, err);
+    if (rc == 0)
+        rc = ava_store_run_transition(s->st, r, at, err);
+    if (rc == 0)
+        rc = ava_store_commit(s->st, err);
+    if (rc < 0)
+        ava_store_rollback(s->st);
+    return rc;
+}
+
+/* Makes a new entry for run r of training t and fills its run dir path. */
+static struct entry *entry_new(struct ava_sched *s, const struct ava_training *t,
+                               const struct ava_run *r, struct ava_run_paths *paths, char *err) {
+    if (ava_exec_paths(s->cfg.data_dir, t, r->number, paths, err) < 0)
+        return NULL;
+    struct entry *e = ava_xcalloc(1, sizeof *e);
+    e->run_id = r->id;
+    e->training_id = t->id;
+    e->number = r->number;
+    e->state = r->state;
+    e->want_gpus = t->gpus;
+    e->want_cpus = t->cpus;
+    e->want_mem = t->mem_bytes;
+    snprintf(e->run_dir, sizeof e->run_dir, "%s", paths->run_dir);
+    return e;
+}
+
+/* Ends a run that could not be started: failed with "start error: msg". */
+static void fail_start(struct ava_sched *s, struct ava_run *r, const char *msg) {
+    char reason[AVA_ERRLEN + 16], err[AVA_ERRLEN];
+    snprintf(reason, sizeof reason, "start error: %s", msg);
+    r->ended_at = ava_now_ms();
+    if (store_move(s, r, AVA_RUN_FAILED, r->ended_at, reason, err) < 0)
+        ava_log_error("run %lld: cannot store failure: %s", (long long)r->id, err);
+}
+
+/* Describes an allocation for the running event ("GPUs 0,1", "2 CPUs"). */
+static void describe_alloc(const struct entry *e, const char *gpus, char *out, size_t outlen) {
+    if (e->want_gpus > 0)
+        snprintf(out, outlen, "resources allocated: GPU%s %s", e->want_gpus > 1 ? "s" : "", gpus);
+    else
+        snprintf(out, outlen, "resources allocated: %d CPU%s", e->want_cpus,
+                 e->want_cpus == 1 ? "" : "s");
+}
+
+/* Launches queued entry e, which already holds its allocation. Returns false when the run
+ * ended failed instead (its entry is then removed). */
+static bool launch(struct ava_sched *s, struct entry *e) {
+    char err[AVA_ERRLEN], gpus[128], reason[256], id[64] = "";
+    struct ava_training t = {0};
+    struct ava_run r;
+    struct ava_image img = {0};
+    struct ava_run_paths paths;
+    if (ava_store_run_get(s->st, e->training_id, e->number, &r, err) < 0 ||
+        ava_store_training_get(s->st, e->training_id, &t, err) < 0) {
+        ava_log_error("run %lld vanished: %s", (long long)e->run_id, err);
+        entry_remove(s, e);
+        return false;
+    }
+    ava_pool_gpu_list(s->pool, &e->alloc, gpus, sizeof gpus);
+    char iname[66] = "", *colon = strchr(t.image, ':');
+    snprintf(iname, sizeof iname, "%.*s", colon ? (int)(colon - t.image) : 0, t.image);
+    int rc = ava_store_image_find(s->st, iname, colon ? colon + 1 : "", t.group_id, &img, err);
+    struct ava_prepare p = {&t, e->number, &paths, img.env_json, gpus, s->cfg.grace_ms};
+    if (rc == 0)
+        rc = ava_exec_paths(s->cfg.data_dir, &t, e->number, &paths, err);
+    if (rc == 0)
+        rc = ava_exec_prepare(&p, err);
+    if (rc == 0) {
+        describe_alloc(e, gpus, reason, sizeof reason);
+        r.started_at = ava_now_ms();
+        snprintf(r.gpus, sizeof r.gpus, "%s", gpus);
+        r.cpus = e->alloc.cpus;
+        r.mem_bytes = e->alloc.mem;
+        snprintf(r.executor, sizeof r.executor, "%s", s->ex->name);
+        rc = store_move(s, &r, AVA_RUN_RUNNING, r.started_at, reason, err);
+        if (rc == 0)
+            e->state = AVA_RUN_RUNNING;
+    }
+    if (rc == 0 && (rc = s->ex->launch(s->ex, e->run_id, e->run_dir, id, sizeof id, err)) == 0)
+        ava_store_run_set_executor(s->st, e->run_id, s->ex->name, id, NULL);
+    if (rc < 0)
+        fail_start(s, &r, err);
+    ava_image_free(&img);
+    ava_training_free(&t);
+    if (rc < 0) {
+        entry_remove(s, e);
+        return false;
+    }
+    return true;
+}
+
+/* Starts queued runs in FIFO order while the head of the queue fits. */
+static void tick(struct ava_sched *s) {
+    struct entry *e = s->head;
+    while (e) {
+        struct entry *next = e->next;
+        if (e->state == AVA_RUN_QUEUED) {
+            if (!ava_pool_try_alloc(s->pool, e->want_gpus, e->want_cpus, e->want_mem, &e->alloc))
+                return; /* strict FIFO: nobody overtakes the head */
+            e->allocated = true;
+            launch(s, e);
+        }
+        e = next;
+    }
+}
+
+int ava_sched_start(struct ava_sched *s, int64_t training_id, const char *who, struct ava_run *out,
+                    char *err) {
+    struct ava_training t;
+    struct ava_run r;
+    struct ava_run_paths paths;
+    int rc = ava_store_training_get(s->st, training_id, &t, err);
+    if (rc < 0)
+        return rc;
+    if (ava_store_run_latest(s->st, training_id, &r, NULL) == 0 &&
+        !ava_run_state_terminal(r.state)) {
+        ava_training_free(&t);
+        return ava_err(err, AVA_ECONFLICT, "training '%s' is already active (run %d is %s)", t.name,
+                       r.number, ava_run_state_str(r.state));
+    }
+    char reason[128];
+    snprintf(reason, sizeof reason, "start requested by %s", who);
+    int64_t now = ava_now_ms();
+    rc = ava_store_begin(s->st, err);
+    if (rc == 0)
+        rc = ava_store_run_create(s->st, training_id, reason, now, &r, err);
+    if (rc == 0)
+        rc = ava_store_commit(s->st, err);
+    if (rc < 0) {
+        ava_store_rollback(s->st);
+        ava_training_free(&t);
+        return rc;
+    }
+    char perr[AVA_ERRLEN];
+    struct entry *e = entry_new(s, &t, &r, &paths, perr);
+    struct ava_prepare p = {&t, r.number, &paths, NULL, NULL, s->cfg.grace_ms};
+    if (!e || ava_exec_prepare(&p, perr) < 0) {
+        fail_start(s, &r, perr);
+        free(e);
+    } else {
+        r.queued_at = ava_now_ms();
+        if (store_move(s, &r, AVA_RUN_QUEUED, r.queued_at, "waiting for resources", perr) < 0) {
+            ava_log_error("run %lld: %s", (long long)r.id, perr);
+            free(e);
+        } else {
+            e->state = AVA_RUN_QUEUED;
+            entry_append(s, e);
+            tick(s);
+        }
+    }
+    ava_training_free(&t);
+    if (out)
+        return ava_store_run_get(s->st, training_id, r.number, out, err);
+    return 0;
+}
+
+int ava_sched_stop(struct ava_sched *s, int64_t training_id, const char *who, char *err) {
+    struct ava_run r;
+    if (ava_store_run_latest(s->st, training_id, &r, NULL) < 0 || ava_run_state_terminal(r.state))
+        return ava_err(err, AVA_ECONFLICT, "the training is not active%s%s",
+                       r.number ? " (latest run is " : "",
+                       r.number ? ava_run_state_str(r.state) : "");
+    struct entry *e = entry_find_run(s, r.id);
+    char reason[128];
+    if (r.state == AVA_RUN_STOPPING)
+        return 0; /* already on its way; asking twice is not an error */
+    if (r.state == AVA_RUN_CREATING || r.state == AVA_RUN_QUEUED) {
+        snprintf(reason, sizeof reason, "stopped by %s before it started", who);
+        r.ended_at = ava_now_ms();
+        int rc = store_move(s, &r, AVA_RUN_STOPPED, r.ended_at, reason, err);
+        if (rc < 0)
+            return rc;
+        if (e)
+            entry_remove(s, e);
+        tick(s); /* the head of the queue may have changed */
+        return 0;
+    }
+    snprintf(reason, sizeof reason, "stop requested by %s", who);
+    int rc = store_move(s, &r, AVA_RUN_STOPPING, ava_now_ms(), reason, err);
+    if (rc < 0)
+        return rc;
+    if (e)
+        e->state = AVA_RUN_STOPPING;
+    char serr[AVA_ERRLEN];
+    if (s->ex->stop(s->ex, r.id, serr) < 0)
+        ava_log_warn("run %lld: %s", (long long)r.id, serr);
+    return 0;
+}
+
+/* Stores the outcome the shim left in the run dir (or failed/lost without one). */
+static void store_outcome(struct ava_sched *s, struct entry *e, struct ava_run *r) {
+    struct ava_exit_record er;
+    char err[AVA_ERRLEN], rerr[AVA_ERRLEN];
+    enum ava_run_state final;
+    if (ava_rundir_read_exit(e->run_dir, &er, rerr) == 0 &&
+        ava_run_state_parse(er.state, &final) == 0) {
+        if (er.stopping_at && r->state == AVA_RUN_RUNNING) {
+            /* the shim began the ending on its own (the time limit): record that step too */
+            if (store_move(s, r, AVA_RUN_STOPPING, er.stopping_at,
+                           final == AVA_RUN_TIMED_OUT ? er.reason : "stop requested", err) < 0)
+                ava_log_error("run %lld: %s", (long long)r->id, err);
+        }
+        r->has_exit = true;
+        r->exit_code = er.exit_code;
+        r->signal = er.signal;
+        r->ended_at = er.ended_at;
+        r->log_start = er.log_start;
+        r->log_end = er.log_end;
+        if (store_move(s, r, final, er.ended_at, er.reason, err) < 0)
+            ava_log_error("run %lld: %s", (long long)r->id, err);
+        return;
+    }
+    char reason[AVA_ERRLEN + 64];
+    snprintf(reason, sizeof reason, "lost: the supervisor ended without an exit record (%s)", rerr);
+    r->ended_at = ava_now_ms();
+    if (store_move(s, r, AVA_RUN_FAILED, r->ended_at, reason, err) < 0)
+        ava_log_error("run %lld: %s", (long long)r->id, err);
+}
+
+void ava_sched_on_done(void *ctx, int64_t run_id) {
+    struct ava_sched *s = ctx;
+    struct entry *e = entry_find_run(s, run_id);
+    if (!e)
+        return;
+    struct ava_run r;
+    char err[AVA_ERRLEN];
+    if (ava_store_run_get(s->st, e->training_id, e->number, &r, err) == 0 &&
+        !ava_run_state_terminal(r.state))
+        store_outcome(s, e, &r);
+    entry_remove(s, e);
+    tick(s);
+}
+
+/* Puts one stored active run back under the scheduler's control. Returns the entry of a
+ * running run whose supervisor is gone (to be finished by the caller), else NULL. */
+static struct entry *restore_one(struct ava_sched *s, struct ava_run *r) {
+    struct ava_training t;
+    struct ava_run_paths paths;
+    char err[AVA_ERRLEN];
+    if (ava_store_training_get(s->st, r->training_id, &t, err) < 0) {
+        ava_log_error("run %lld: %s", (long long)r->id, err);
+        return NULL;
+    }
+    struct entry *e = entry_new(s, &t, r, &paths, err);
+    struct ava_prepare p = {&t, r->number, &paths, NULL, NULL, s->cfg.grace_ms};
+    struct entry *gone = NULL;
+    if (!e) {
+        fail_start(s, r, err);
+    } else if (r->state == AVA_RUN_CREATING) {
+        /* avad died while preparing: prepare again and queue */
+        r->queued_at = ava_now_ms();
+        if (ava_exec_prepare(&p, err) < 0 ||
+            store_move(s, r, AVA_RUN_QUEUED, r->queued_at, "waiting for resources", err) < 0) {
+            fail_start(s, r, err);
+            free(e);
+        } else {
+            e->state = AVA_RUN_QUEUED;
+            entry_append(s, e);
+        }
+    } else if (r->state == AVA_RUN_QUEUED) {
+        entry_append(s, e);
+    } else {
+        ava_pool_claim(s->pool, r->gpus, r->cpus, r->mem_bytes, &e->alloc);
+        e->allocated = true;
+        entry_append(s, e);
+        if (s->ex->attach(s->ex, r->id, e->run_dir, r->executor_id, err) < 0) {
+            ava_log_warn("run %lld (%s run %d): %s", (long long)r->id, t.name, r->number, err);
+            gone = e;
+        } else {
+            ava_log_info("re-attached to %s run %d (%s)", t.name, r->number, r->executor_id);
+        }
+    }
+    ava_training_free(&t);
+    return gone;
+}
+
+int ava_sched_restore(struct ava_sched *s, char *err) {
+    struct ava_run *runs;
+    size_t n;
+    int rc = ava_store_run_list_active(s->st, &runs, &n, err);
+    if (rc < 0)
+        return rc;
+    struct entry **gone = ava_xcalloc(n + 1, sizeof *gone);
+    size_t ngone = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = restore_one(s, &runs[i]);
+        if (e)
+            gone[ngone++] = e;
+    }
+    /* finish the runs whose shim ended while avad was down, from their exit records */
+    for (size_t i = 0; i < ngone; i++)
+        ava_sched_on_done(s, gone[i]->run_id);
+    free(gone);
+    free(runs);
+    tick(s);
+    return 0;
+}
+
+void ava_sched_each(const struct ava_sched *s, void (*fn)(void *, const struct ava_sched_holder *),
+                    void *ctx) {
+    for (const struct entry *e = s->head; e; e = e->next) {
+        struct ava_sched_holder h = {.training_id = e->training_id,
+                                     .run_id = e->run_id,
+                                     .number = e->number,
+                                     .state = e->state};
+        if (e->allocated) {
+            ava_pool_gpu_list(s->pool, &e->alloc, h.gpus, sizeof h.gpus);
+            h.cpus = e->alloc.cpus;
+            h.mem = e->alloc.mem;
+        }
+        fn(ctx, &h);
+    }
+}
+
+int ava_sched_queued(const struct ava_sched *s) {
+    int n = 0;
+    for (const struct entry *e = s->head; e; e = e->next)
+        n += e->state == AVA_RUN_QUEUED;
+    return n;
+}

@@ -1,0 +1,195 @@
+/* db.c: opening the database, WAL settings, versioned migrations, transactions and the
+ * prepared-statement cache shared by the store's table files. */
+#include "internal.h"
+
+#include "../common/buf.h"
+#include "../common/err.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each entry moves the schema from version i to i+1. Never edit a shipped entry: append. */
+static const char *const migrations[] = {
+    /* 1: users, images, trainings, runs, events */
+    "CREATE TABLE groups(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " created_at INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " group_id INTEGER NOT NULL REFERENCES groups(id), is_admin INTEGER NOT NULL DEFAULT 0,"
+    " token_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE images(id INTEGER PRIMARY KEY, name TEXT NOT NULL, tag TEXT NOT NULL,"
+    " group_id INTEGER REFERENCES groups(id), owner_id INTEGER REFERENCES users(id),"
+    " kind TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', entry TEXT,"
+    " env TEXT NOT NULL DEFAULT '{}', metrics_parser TEXT, available INTEGER NOT NULL DEFAULT 1,"
+    " unavailable_reason TEXT, created_at INTEGER NOT NULL) STRICT;"
+    "CREATE UNIQUE INDEX images_ref ON images(name, tag, ifnull(group_id, 0));"
+    "CREATE TABLE trainings(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL REFERENCES users(id), group_id INTEGER NOT NULL REFERENCES "
+    "groups(id),"
+    " description TEXT NOT NULL DEFAULT '', image TEXT NOT NULL, image_kind TEXT NOT NULL,"
+    " gpus INTEGER NOT NULL, cpus INTEGER NOT NULL, mem_bytes INTEGER NOT NULL,"
+    " entry TEXT NOT NULL, args TEXT NOT NULL, env TEXT NOT NULL, train_set TEXT, val_set TEXT,"
+    " max_runtime_ms INTEGER NOT NULL, created_at INTEGER NOT NULL, UNIQUE(user_id, name)) STRICT;"
+    "CREATE INDEX trainings_group ON trainings(group_id, id);"
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY,"
+    " training_id INTEGER NOT NULL REFERENCES trainings(id) ON DELETE CASCADE,"
+    " number INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+    " exit_code INTEGER, signal INTEGER, created_at INTEGER NOT NULL, queued_at INTEGER,"
+    " started_at INTEGER, ended_at INTEGER, gpus TEXT NOT NULL DEFAULT '',"
+    " cpus INTEGER NOT NULL DEFAULT 0, mem_bytes INTEGER NOT NULL DEFAULT 0,"
+    " executor TEXT NOT NULL DEFAULT 'local', executor_id TEXT NOT NULL DEFAULT '',"
+    " log_start INTEGER, log_end INTEGER, UNIQUE(training_id, number)) STRICT;"
+    "CREATE INDEX runs_active ON runs(state)"
+    " WHERE state NOT IN ('succeeded', 'failed', 'stopped', 'timed_out');"
+    "CREATE TABLE run_events(id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, at INTEGER NOT NULL,"
+    " state TEXT NOT NULL, reason TEXT NOT NULL) STRICT;"
+    "CREATE INDEX run_events_run ON run_events(run_id, id);",
+};
+
+int store_fail(struct ava_store *st, const char *what, char *err) {
+    int rc = sqlite3_extended_errcode(st->db);
+    int code = AVA_EIO;
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        code = AVA_EEXISTS;
+    else if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        code = AVA_EINVALID;
+    return ava_err(err, code, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+sqlite3_stmt *store_stmt(struct ava_store *st, const char *sql, char *err) {
+    for (int i = 0; i < st->ncache; i++)
+        if (st->cache[i].sql == sql) {
+            sqlite3_reset(st->cache[i].stmt);
+            sqlite3_clear_bindings(st->cache[i].stmt);
+            return st->cache[i].stmt;
+        }
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+        store_fail(st, "prepare", err);
+        return NULL;
+    }
+    if (st->ncache < STORE_STMT_CACHE) {
+        st->cache[st->ncache].sql = sql;
+        st->cache[st->ncache].stmt = s;
+        st->ncache++;
+    } else {
+        /* the cache is sized for every statement the store has; growing past it is a bug */
+        abort();
+    }
+    return s;
+}
+
+void store_col_text(sqlite3_stmt *s, int i, char *out, size_t outlen) {
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(out, outlen, "%s", t ? (const char *)t : "");
+}
+
+char *store_col_strdup(sqlite3_stmt *s, int i) {
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? ava_xstrdup((const char *)t) : NULL;
+}
+
+void store_bind_text(sqlite3_stmt *s, int i, const char *v) {
+    if (v)
+        sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, i);
+}
+
+/* Runs SQL text without results. */
+static int exec_sql(struct ava_store *st, const char *sql, const char *what, char *err) {
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int r = ava_err(err, AVA_EIO, "%s: %s", what, msg ? msg : "unknown error");
+        sqlite3_free(msg);
+        return r;
+    }
+    return 0;
+}
+
+int ava_store_schema_version(struct ava_store *st) {
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            v = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    return v;
+}
+
+/* Applies every migration past the stored version, each in its own transaction. */
+static int migrate(struct ava_store *st, char *err) {
+    int have = ava_store_schema_version(st);
+    int want = (int)(sizeof migrations / sizeof migrations[0]);
+    if (have < 0)
+        return ava_err(err, AVA_EIO, "cannot read the schema version");
+    if (have > want)
+        return ava_err(err, AVA_EINVALID,
+                       "the database has schema version %d, newer than this avad (%d): "
+                       "upgrade avad",
+                       have, want);
+    for (int v = have; v < want; v++) {
+        char setv[64];
+        snprintf(setv, sizeof setv, "PRAGMA user_version = %d", v + 1);
+        int r = exec_sql(st, "BEGIN IMMEDIATE", "migration", err);
+        if (r == 0)
+            r = exec_sql(st, migrations[v], "migration", err);
+        if (r == 0)
+            r = exec_sql(st, setv, "migration", err);
+        if (r == 0)
+            r = exec_sql(st, "COMMIT", "migration", err);
+        if (r < 0) {
+            exec_sql(st, "ROLLBACK", "rollback", NULL);
+            return r;
+        }
+    }
+    return 0;
+}
+
+int ava_store_open(const char *path, struct ava_store **out, char *err) {
+    struct ava_store *st = ava_xcalloc(1, sizeof *st);
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        int r = ava_err(err, AVA_EIO, "cannot open database %s: %s", path,
+                        st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        ava_store_close(st);
+        return r;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    int r = exec_sql(st,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+                     "database settings", err);
+    if (r == 0)
+        r = migrate(st, err);
+    if (r < 0) {
+        ava_store_close(st);
+        return r;
+    }
+    *out = st;
+    return 0;
+}
+
+void ava_store_close(struct ava_store *st) {
+    if (!st)
+        return;
+    for (int i = 0; i < st->ncache; i++)
+        sqlite3_finalize(st->cache[i].stmt);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int ava_store_begin(struct ava_store *st, char *err) {
+    return exec_sql(st, "BEGIN IMMEDIATE", "begin", err);
+}
+
+int ava_store_commit(struct ava_store *st, char *err) {
+    return exec_sql(st, "COMMIT", "commit", err);
+}
+
+void ava_store_rollback(struct ava_store *st) {
+    if (!sqlite3_get_autocommit(st->db))
+        exec_sql(st, "ROLLBACK", "rollback", NULL);
+}
