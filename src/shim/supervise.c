@@ -41,10 +41,10 @@ struct sup {
     const struct ava_shim_run *run;
     const struct ava_shim_spec *spec;
     struct ava_exit_record *rec;
-    int log_fd; /* the training log, O_APPEND */
-    int out_fd; /* read end of the entry's output pipe, -1 after EOF */
-    char *buf;  /* OUT_BUF_SIZE bytes */
-    bool log_broken;
+    int log_fd;      /* the training log, O_APPEND */
+    int out_fd;      /* read end of the entry's output pipe, -1 after EOF */
+    char *buf;       /* OUT_BUF_SIZE bytes */
+    bool log_warned; /* a log write failed once already */
     pid_t self, entry;
     int status; /* the entry's wait status, once entry_done */
     bool entry_done, tree_empty, killing, kill_after_grace;
@@ -67,17 +67,19 @@ static void warn(struct sup *s, const char *fmt, ...) {
     s->run->warn(msg);
 }
 
-/* Appends bytes to the log, retrying short writes. After a failure the output is dropped
- * (the entry must not block on a full pipe) and one warning says so. */
+/* Appends bytes to the log, retrying short writes. On a failure (disk full) the chunk is
+ * dropped rather than letting the entry block on a full pipe; the first one is warned about,
+ * and later chunks are tried again. */
 static void log_write(struct sup *s, const char *p, size_t n) {
-    while (n && !s->log_broken) {
+    while (n) {
         ssize_t w = write(s->log_fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            s->log_broken = true;
-            warn(s, "cannot write to %s: %s; further output is lost", s->spec->log_path,
-                 w < 0 ? strerror(errno) : "short write");
+            if (!s->log_warned)
+                warn(s, "cannot write to %s: %s; output is being lost", s->spec->log_path,
+                     w < 0 ? strerror(errno) : "no progress");
+            s->log_warned = true;
             return;
         }
         p += w;
@@ -339,10 +341,14 @@ static char **entry_env(struct sup *s) {
 /* Writes the run's marker line, starts the entry and, once it runs, the shim file and the
  * "running" event. */
 static int start_entry(struct sup *s, char *err) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-        return ava_err(err, AVA_EIO, "cannot create the output pipe: %s", strerror(errno));
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int p[2], null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return ava_err(err, AVA_EIO, "cannot open /dev/null: %s", strerror(errno));
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(null_fd);
+        return ava_err(err, AVA_EIO, "cannot create the output pipe: %s", strerror(e));
+    }
     fcntl(p[0], F_SETFL, O_NONBLOCK);
     s->out_fd = p[0];
     char **env = entry_env(s), **argv = ava_shim_build_argv(s->spec);
@@ -358,11 +364,9 @@ static int start_entry(struct sup *s, char *err) {
                            .stdin_fd = null_fd,
                            .output_fd = p[1]};
     int64_t start_mono = ava_mono_ms();
-    int r = null_fd < 0 ? ava_err(err, AVA_EIO, "cannot open /dev/null: %s", strerror(errno))
-                        : ava_shim_launch(&l, &s->entry, err);
+    int r = ava_shim_launch(&l, &s->entry, err);
     close(p[1]);
-    if (null_fd >= 0)
-        close(null_fd);
+    close(null_fd);
     ava_shim_strv_free(env);
     free(argv);
     if (r < 0) {

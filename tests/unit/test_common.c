@@ -275,17 +275,16 @@ static void test_name_valid(void **state) {
     n64[64] = '\0';
     memset(n65, 'b', 65);
     n65[65] = '\0';
-    static const char *const good[] = {"a",   "A",          "0",     "mnist",  "ava-examples",
-                                       "v1.2", "my_training", "a..b", "x-", "9lives", "a.",
-                                       "Z_z-9.0"};
+    static const char *const good[] = {"a",    "A",           "0",    "mnist", "ava-examples",
+                                       "v1.2", "my_training", "a..b", "x-",    "9lives",
+                                       "a.",   "Z_z-9.0"};
     for (size_t i = 0; i < N_ELEMS(good); i++)
         CHECK(ava_name_valid(good[i]), "'%s' should be a valid name", good[i]);
     assert_true(ava_name_valid(n64));
 
-    static const char *const bad[] = {"",     ".",      "..",      ".hidden", "-flag", "_x",
-                                      "/",    "a/b",    "/abs",    "a b",     " a",    "a ",
-                                      "a\tb", "a\nb",   "caf\xc3\xa9", "\xff", "a:b", "a*",
-                                      "a\\b", "../x", "a$b", "a,b"};
+    static const char *const bad[] = {
+        "",   ".",    "..",   ".hidden",     "-flag", "_x",  "/",  "a/b",  "/abs", "a b", " a",
+        "a ", "a\tb", "a\nb", "caf\xc3\xa9", "\xff",  "a:b", "a*", "a\\b", "../x", "a$b", "a,b"};
     for (size_t i = 0; i < N_ELEMS(bad); i++)
         CHECK(!ava_name_valid(bad[i]), "case %zu ('%s') should be refused", i, bad[i]);
     assert_false(ava_name_valid(n65));
@@ -308,16 +307,11 @@ static void test_parse_duration_good(void **state) {
         const char *in;
         int64_t ms;
     } cases[] = {
-        {"3s", 3000},
-        {"90", 90000},
-        {"0", 0},
-        {"0s", 0},
-        {"1h30m", 5400000},
-        {"72h", 259200000},
-        {"500ms", 500},
-        {"2d", 172800000},
-        {"10m", 600000},
-        {"1d2h3m4s5ms", 86400000 + 7200000 + 180000 + 4000 + 5},
+        {"3s", 3000},       {"90", 90000},
+        {"0", 0},           {"0s", 0},
+        {"1h30m", 5400000}, {"72h", 259200000},
+        {"500ms", 500},     {"2d", 172800000},
+        {"10m", 600000},    {"1d2h3m4s5ms", 86400000 + 7200000 + 180000 + 4000 + 5},
         {"1m30", 90000}, /* a bare last part is seconds */
         {"007s", 7000},
     };
@@ -334,9 +328,16 @@ static void test_parse_duration_good(void **state) {
 static void test_parse_duration_bad(void **state) {
     (void)state;
     static const char *const bad[] = {
-        "",    "s",   "3x",   "-1s",  "1.5h", "99999999999999999999d", "1h 30m", " 3s",
-        "3s ", "h1",  "3S",   "3sec", "1e3",  "+3s",                   "3ss",    "1,5h",
-        "m",   "3 s", "0x10", "36028797018963968", /* 2^55 s: past the internal limit */
+        "",       "s",
+        "3x",     "-1s",
+        "1.5h",   "99999999999999999999d",
+        "1h 30m", " 3s",
+        "3s ",    "h1",
+        "3S",     "3sec",
+        "1e3",    "+3s",
+        "3ss",    "1,5h",
+        "m",      "3 s",
+        "0x10",   "36028797018963968", /* 2^55 s: past the internal limit */
     };
     for (size_t i = 0; i < N_ELEMS(bad); i++) {
         int64_t ms = 12345;
@@ -349,8 +350,8 @@ static void test_parse_duration_bad(void **state) {
         if (bad[i][0]) {
             char quoted[64];
             snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
-            CHECK(strstr(err, quoted) != NULL, "'%s': message does not name the text: %s",
-                  bad[i], err);
+            CHECK(strstr(err, quoted) != NULL, "'%s': message does not name the text: %s", bad[i],
+                  err);
         }
     }
     int64_t ms;
@@ -363,9 +364,17 @@ static void test_format_duration_exact(void **state) {
         int64_t ms;
         const char *out;
     } cases[] = {
-        {0, "0s"},          {-5, "0s"},      {3000, "3s"},          {5400000, "1h30m"},
-        {259200000, "72h"}, {500, "500ms"},  {1, "1ms"},            {60000, "1m"},
-        {3600000, "1h"},    {86400000, "24h"}, {3723004, "1h2m3s4ms"},
+        {0, "0s"},
+        {-5, "0s"},
+        {3000, "3s"},
+        {5400000, "1h30m"},
+        {259200000, "72h"},
+        {500, "500ms"},
+        {1, "1ms"},
+        {60000, "1m"},
+        {3600000, "1h"},
+        {86400000, "24h"},
+        {3723004, "1h2m3s4ms"},
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
         char out[64] = "?";
@@ -377,9 +386,9 @@ static void test_format_duration_exact(void **state) {
 
 static void test_format_duration_round_trips(void **state) {
     (void)state;
-    static const int64_t values[] = {1,        999,       1000,       1500,         59999,
-                                     60000,    90000,     3599999,    3600001,      5400000,
-                                     86400000, 172800123, 259200000,  31536000000LL, 1234567890123LL};
+    static const int64_t values[] = {
+        1,       999,     1000,     1500,      59999,     60000,         90000,          3599999,
+        3600001, 5400000, 86400000, 172800123, 259200000, 31536000000LL, 1234567890123LL};
     for (size_t i = 0; i < N_ELEMS(values); i++) {
         char out[64];
         int64_t back = -1;
@@ -435,9 +444,11 @@ static void test_parse_size_good(void **state) {
 static void test_parse_size_bad(void **state) {
     (void)state;
     static const char *const bad[] = {
-        "",    "G",     "8X",   "-1G",  "99999999999999999999", "8388608T", /* 2^63 */
-        "8 G", " 8G",   "8G ",  "1.5G", "8GG",                  "8iB",
-        "8Bi", "8GiBx", "0x10", "+8G",  "8P",                   "1E",
+        "",         "G",   "8X",    "-1G",  "99999999999999999999",
+        "8388608T", /* 2^63 */
+        "8 G",      " 8G", "8G ",   "1.5G", "8GG",
+        "8iB",      "8Bi", "8GiBx", "0x10", "+8G",
+        "8P",       "1E",
     };
     for (size_t i = 0; i < N_ELEMS(bad); i++) {
         int64_t v = 777;
@@ -447,8 +458,7 @@ static void test_parse_size_bad(void **state) {
         CHECK(v == 777, "'%s': output written on failure", bad[i]);
         char quoted[64];
         snprintf(quoted, sizeof quoted, "'%s'", bad[i]);
-        CHECK(strstr(err, quoted) != NULL, "'%s': message does not name the text: %s", bad[i],
-              err);
+        CHECK(strstr(err, quoted) != NULL, "'%s': message does not name the text: %s", bad[i], err);
     }
 }
 
@@ -479,19 +489,14 @@ static void test_format_size(void **state) {
 
 static void test_format_size_whole_units_round_trip(void **state) {
     (void)state;
-    static const int64_t values[] = {0,
-                                     1,
-                                     1000,
-                                     INT64_C(1) << 10,
-                                     INT64_C(7) << 20,
-                                     INT64_C(64) << 30,
-                                     INT64_C(3) << 40};
+    static const int64_t values[] = {
+        0, 1, 1000, INT64_C(1) << 10, INT64_C(7) << 20, INT64_C(64) << 30, INT64_C(3) << 40};
     for (size_t i = 0; i < N_ELEMS(values); i++) {
         char out[32];
         int64_t back = -1;
         ava_format_size(values[i], out, sizeof out);
-        CHECK(ava_parse_size(out, &back, NULL) == 0 && back == values[i],
-              "%lld -> '%s' -> %lld", (long long)values[i], out, (long long)back);
+        CHECK(ava_parse_size(out, &back, NULL) == 0 && back == values[i], "%lld -> '%s' -> %lld",
+              (long long)values[i], out, (long long)back);
     }
 }
 
@@ -573,9 +578,18 @@ static void test_parse_index_list_bad(void **state) {
         int cap;
         const char *msg; /* a piece the message must hold */
     } cases[] = {
-        {"1,1", 8, "twice"},  {"0,1,0", 8, "twice"}, {"1,", 8, "comma"}, {",1", 8, "',1'"},
-        {"a", 8, "'a'"},      {"", 8, "empty"},      {"1,,2", 8, "1,,2"}, {" 1", 8, "' 1'"},
-        {"1 ,2", 8, "1 ,2"},  {"-1", 8, "-1"},       {"1;2", 8, "1;2"},   {"0,1,2", 2, "more than 2"},
+        {"1,1", 8, "twice"},
+        {"0,1,0", 8, "twice"},
+        {"1,", 8, "comma"},
+        {",1", 8, "',1'"},
+        {"a", 8, "'a'"},
+        {"", 8, "empty"},
+        {"1,,2", 8, "1,,2"},
+        {" 1", 8, "' 1'"},
+        {"1 ,2", 8, "1 ,2"},
+        {"-1", 8, "-1"},
+        {"1;2", 8, "1;2"},
+        {"0,1,2", 2, "more than 2"},
         {"0,1,2,3,4,5,6,7,8", 8, "more than 8"},
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
@@ -584,8 +598,8 @@ static void test_parse_index_list_bad(void **state) {
         int r = ava_parse_index_list(cases[i].in, out, cases[i].cap, &n, err);
         CHECK(r == AVA_EINVALID, "'%s' (cap %d) should be refused", cases[i].in, cases[i].cap);
         CHECK(n == -1, "'%s': count written on failure", cases[i].in);
-        CHECK(strstr(err, cases[i].msg) != NULL, "'%s': message '%s' lacks '%s'", cases[i].in,
-              err, cases[i].msg);
+        CHECK(strstr(err, cases[i].msg) != NULL, "'%s': message '%s' lacks '%s'", cases[i].in, err,
+              cases[i].msg);
     }
 }
 
@@ -685,13 +699,13 @@ static void test_mkdir_p_file_in_the_way(void **state) {
 
 static void test_rm_rf_does_not_follow_symlinks(void **state) {
     (void)state;
-    char tmp[64], p[256], outside[256], tree[256], err[AVA_ERRLEN] = "";
+    char tmp[64], p[256], outside[128], tree[128], target[128], err[AVA_ERRLEN] = "";
     make_tmpdir(tmp, sizeof tmp);
     snprintf(outside, sizeof outside, "%s/outside", tmp);
     snprintf(tree, sizeof tree, "%s/tree", tmp);
+    snprintf(target, sizeof target, "%s/outside/precious", tmp);
     assert_int_equal(mkdir(outside, 0755), 0);
-    snprintf(p, sizeof p, "%s/precious", outside);
-    write_text(p, "keep me");
+    write_text(target, "keep me");
     snprintf(p, sizeof p, "%s/tree/a/b", tmp);
     assert_int_equal(ava_mkdir_p(p, 0755, err), 0);
     snprintf(p, sizeof p, "%s/tree/a/b/f1", tmp);
@@ -701,8 +715,6 @@ static void test_rm_rf_does_not_follow_symlinks(void **state) {
     snprintf(p, sizeof p, "%s/tree/a/link-to-dir", tmp);
     assert_int_equal(symlink(outside, p), 0);
     snprintf(p, sizeof p, "%s/tree/a/b/link-to-file", tmp);
-    char target[300];
-    snprintf(target, sizeof target, "%s/precious", outside);
     assert_int_equal(symlink(target, p), 0);
     snprintf(p, sizeof p, "%s/tree/dangling", tmp);
     assert_int_equal(symlink("/nonexistent/ava/test", p), 0);
@@ -985,7 +997,8 @@ static void test_ini_empty_input(void **state) {
     struct ini_log l = {0};
     char err[AVA_ERRLEN] = "";
     assert_int_equal(ini_run("", 0, &l, err), 0);
-    assert_int_equal(ini_run("\n\n; only comments\n", 18, &l, err), 0);
+    static const char comments[] = "\n\n; only comments\n";
+    assert_int_equal(ini_run(comments, strlen(comments), &l, err), 0);
     assert_int_equal(l.calls, 0);
     ava_buf_free(&l.b);
 }
@@ -996,14 +1009,10 @@ static void test_ini_errors_name_the_line(void **state) {
         const char *text;
         const char *msg;
     } cases[] = {
-        {"[a]\nk = v\nno equals here\n", "line 3"},
-        {"[a]\nk = v\nno equals here\n", "key = value"},
-        {"k = v\n[unterminated\n", "line 2"},
-        {"[a] trailing\n", "line 1"},
-        {"[]\n", "line 1: empty section"},
-        {"[   ]\n", "empty section"},
-        {"a = 1\n\n = v\n", "line 3: missing key"},
-        {"x\n", "line 1"},
+        {"[a]\nk = v\nno equals here\n", "line 3"}, {"[a]\nk = v\nno equals here\n", "key = value"},
+        {"k = v\n[unterminated\n", "line 2"},       {"[a] trailing\n", "line 1"},
+        {"[]\n", "line 1: empty section"},          {"[   ]\n", "empty section"},
+        {"a = 1\n\n = v\n", "line 3: missing key"}, {"x\n", "line 1"},
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
         struct ini_log l = {0};
@@ -1109,14 +1118,24 @@ static void test_rundir_parse_shim_good(void **state) {
     char err[AVA_ERRLEN] = "";
     /* unknown keys and blank lines are skipped; a missing final newline is fine */
     assert_int_equal(
-        ava_rundir_parse_shim("pid=10\n\nstart_time=20\nfuture_key=whatever\nentry_pid=11", &si,
-                              err),
-        0);
+        ava_rundir_parse_shim("pid=10\n\nstart_time=20\nfuture_key=5\nentry_pid=11", &si, err), 0);
     assert_int_equal(si.pid, 10);
     assert_int_equal(si.start_time, 20);
     assert_int_equal(si.entry_pid, 11);
     assert_int_equal(si.started_at, 0);
     assert_int_equal(si.log_start, 0);
+}
+
+/* rundir.c says unknown keys are ignored "so newer shims stay readable": that must hold for
+ * any value a newer shim may write, not only numbers. */
+static void test_rundir_parse_shim_ignores_unknown_text_keys(void **state) {
+    (void)state;
+    struct ava_shim_info si;
+    char err[AVA_ERRLEN] = "";
+    int r = ava_rundir_parse_shim("pid=10\nstart_time=20\nsandbox=bwrap\n", &si, err);
+    CHECK(r == 0, "an unknown key with a text value was refused: %s", err);
+    assert_int_equal(si.pid, 10);
+    assert_int_equal(si.start_time, 20);
 }
 
 static void test_rundir_parse_shim_bad(void **state) {
@@ -1147,8 +1166,7 @@ static void test_rundir_parse_shim_bad(void **state) {
         CHECK(r == AVA_EINVALID, "case %zu should fail, got %d", i, r);
         CHECK(strstr(err, cases[i].msg) != NULL, "case %zu: message '%s' lacks '%s'", i, err,
               cases[i].msg);
-        CHECK(strstr(err, "shim file") != NULL, "case %zu: message '%s' lacks 'shim file'", i,
-              err);
+        CHECK(strstr(err, "shim file") != NULL, "case %zu: message '%s' lacks 'shim file'", i, err);
     }
 }
 
@@ -1156,8 +1174,8 @@ static void test_rundir_parse_shim_bad(void **state) {
 static void test_rundir_parse_shim_refuses_pid_out_of_range(void **state) {
     (void)state;
     static const char *const texts[] = {
-        "pid=4294967297\nstart_time=5\n",      /* 2^32 + 1: would wrap to pid 1 */
-        "pid=2147483648\nstart_time=5\n",      /* INT_MAX + 1 */
+        "pid=4294967297\nstart_time=5\n", /* 2^32 + 1: would wrap to pid 1 */
+        "pid=2147483648\nstart_time=5\n", /* INT_MAX + 1 */
         "pid=5\nstart_time=5\nentry_pid=4294967298\n",
     };
     for (size_t i = 0; i < N_ELEMS(texts); i++) {
@@ -1224,7 +1242,7 @@ static void test_rundir_exit_all_final_states(void **state) {
 static void test_rundir_parse_exit_bad(void **state) {
     (void)state;
     char longline[512];
-    snprintf(longline, sizeof longline, "state=failed\nended_at=5\nreason=%0300d\n", 0);
+    snprintf(longline, sizeof longline, "state=failed\nended_at=5\nreason=%0400d\n", 0);
     const struct {
         const char *text;
         const char *msg;
@@ -1382,6 +1400,7 @@ int main(void) {
         cmocka_unit_test(test_rundir_shim_round_trip),
         cmocka_unit_test(test_rundir_read_missing_files),
         cmocka_unit_test(test_rundir_parse_shim_good),
+        cmocka_unit_test(test_rundir_parse_shim_ignores_unknown_text_keys),
         cmocka_unit_test(test_rundir_parse_shim_bad),
         cmocka_unit_test(test_rundir_parse_shim_refuses_pid_out_of_range),
         cmocka_unit_test(test_rundir_exit_round_trip_flattens_reason),

@@ -218,9 +218,9 @@ static const char *after_marker(const char *log) {
     return nl ? nl + 1 : "";
 }
 
-/* Starts the shim; once it runs and n processes named "sleep <m>" exist (n = 0: after
- * delay_ms), sends it SIGTERM and SIGINT, waits for it and reads the exit record. Returns the
- * ms from the signal to the shim's exit. */
+/* Starts the shim; once it runs and n processes named "sleep <m>" exist, sends it SIGHUP
+ * (which it ignores), then after delay_ms SIGTERM and SIGINT, waits for it and reads the exit
+ * record. Returns the ms from the signal to the shim's exit. */
 static int64_t stop_shim(const struct rd *r, long m, int n, int delay_ms,
                          struct ava_exit_record *rec) {
     char needle[64];
@@ -229,7 +229,10 @@ static int64_t stop_shim(const struct rd *r, long m, int n, int delay_ms,
     wait_file(r, "shim");
     if (n)
         wait_procs(needle, 1, n);
-    usleep((useconds_t)delay_ms * 1000);
+    kill(pid, SIGHUP); /* ignored */
+    usleep((useconds_t)delay_ms * 1000 + 20000);
+    int st;
+    assert_int_equal(waitpid(pid, &st, WNOHANG), 0);
     int64_t t0 = ava_mono_ms();
     kill(pid, SIGTERM);
     kill(pid, SIGINT); /* a second request changes nothing */
@@ -548,7 +551,7 @@ static void test_run_child_setup(void **state) {
     rd_make(&r);
     json_t *s = sh_spec(&r, "pwd; echo \"A=$A B=$B\"; cat; grep -E '^Sig(Blk|Ign)' "
                             "/proc/self/status; test -e /proc/$$/fd/37 && echo LEAK; "
-                            "env | grep -c =");
+                            "env | grep -c -v -e ^PWD= -e ^SHLVL= -e ^_=");
     json_object_set_new(s, "env", json_pack("[s, s, s]", "PATH=/usr/bin:/bin", "A=1", "B=x y"));
     json_object_set_new(s, "cwd", json_string("/usr"));
     write_spec(&r, s);
@@ -570,9 +573,9 @@ static void test_run_child_setup(void **state) {
     assert_int_equal(rc, 0);
     assert_string_equal(rec.state, "succeeded");
     char *log = slurp(r.log);
-    /* sh adds PWD to the three variables of the spec */
+    /* nothing but the three variables of the spec (and what sh itself adds) */
     assert_string_equal(after_marker(log), "/usr\nA=1 B=x y\nSigBlk:\t0000000000000000\n"
-                                           "SigIgn:\t0000000000000000\n4\n");
+                                           "SigIgn:\t0000000000000000\n3\n");
     free(log);
     rd_remove(&r);
 }
@@ -748,7 +751,8 @@ static void test_run_resume_from(void **state) {
             make_entry(r.out, "checkpoint-2", 0, 1700000100);
         }
         json_t *s = sh_spec(&r, "echo \"R=$AVA_RESUME_FROM\"; env | grep -c AVA_RESUME_FROM");
-        json_object_set_new(s, "env", json_pack("[s, s]", "PATH=/bin", "AVA_RESUME_FROM=/stale"));
+        json_object_set_new(s, "env",
+                            json_pack("[s, s]", "PATH=/usr/bin:/bin", "AVA_RESUME_FROM=/stale"));
         write_spec(&r, s);
         struct ava_exit_record rec;
         assert_int_equal(run_shim(&r, &rec, NULL), 0);
