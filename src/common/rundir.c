@@ -8,6 +8,7 @@
 #include "strutil.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,22 +55,38 @@ static int to_i64(const char *v, int64_t *out) {
     return 0;
 }
 
+/* Finds key in a list of names; returns its index, or -1 for a key this version does not
+ * know (ignored by the parsers, so that files of newer shims stay readable). */
+static int key_index(const char *key, const char *const *names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(key, names[i]))
+            return i;
+    return -1;
+}
+
 static int shim_kv(void *ctx, const char *k, const char *v) {
+    static const char *const keys[] = {"pid", "start_time", "started_at", "log_start", "entry_pid"};
     struct ava_shim_info *si = ctx;
+    int i = key_index(k, keys, (int)(sizeof keys / sizeof keys[0]));
     int64_t x;
+    if (i < 0)
+        return 0;
     if (to_i64(v, &x) < 0 || x < 0)
         return -1;
-    if (!strcmp(k, "pid"))
+    bool is_pid = i == 0 || i == 4;
+    if (is_pid && x > INT32_MAX)
+        return -1;
+    if (i == 0)
         si->pid = (pid_t)x;
-    else if (!strcmp(k, "start_time"))
+    else if (i == 1)
         si->start_time = (uint64_t)x;
-    else if (!strcmp(k, "started_at"))
+    else if (i == 2)
         si->started_at = x;
-    else if (!strcmp(k, "log_start"))
+    else if (i == 3)
         si->log_start = x;
-    else if (!strcmp(k, "entry_pid"))
+    else
         si->entry_pid = (pid_t)x;
-    return 0; /* unknown keys are ignored so newer shims stay readable */
+    return 0;
 }
 
 int ava_rundir_parse_shim(const char *text, struct ava_shim_info *si, char *err) {
@@ -115,34 +132,34 @@ int ava_rundir_read_shim(const char *dir, struct ava_shim_info *si, char *err) {
 }
 
 static int exit_kv(void *ctx, const char *k, const char *v) {
+    static const char *const keys[] = {"state",       "reason",     "exit_code",
+                                       "signal",      "started_at", "ended_at",
+                                       "stopping_at", "log_start",  "log_end"};
     struct ava_exit_record *er = ctx;
+    int i = key_index(k, keys, (int)(sizeof keys / sizeof keys[0]));
     int64_t x = 0;
-    if (!strcmp(k, "state")) {
+    if (i < 0)
+        return 0;
+    if (i == 0) {
         if (strlen(v) >= sizeof er->state)
             return -1;
         strcpy(er->state, v);
         return 0;
     }
-    if (!strcmp(k, "reason")) {
+    if (i == 1) {
         snprintf(er->reason, sizeof er->reason, "%s", v);
         return 0;
     }
-    if (to_i64(v, &x) < 0)
+    if (to_i64(v, &x) < 0 || ((i == 2 || i == 3) && (x < INT32_MIN || x > INT32_MAX)))
         return -1;
-    if (!strcmp(k, "exit_code"))
+    int64_t *times[] = {&er->started_at, &er->ended_at, &er->stopping_at, &er->log_start,
+                        &er->log_end};
+    if (i == 2)
         er->exit_code = (int)x;
-    else if (!strcmp(k, "signal"))
+    else if (i == 3)
         er->signal = (int)x;
-    else if (!strcmp(k, "started_at"))
-        er->started_at = x;
-    else if (!strcmp(k, "ended_at"))
-        er->ended_at = x;
-    else if (!strcmp(k, "stopping_at"))
-        er->stopping_at = x;
-    else if (!strcmp(k, "log_start"))
-        er->log_start = x;
-    else if (!strcmp(k, "log_end"))
-        er->log_end = x;
+    else
+        *times[i - 4] = x;
     return 0;
 }
 

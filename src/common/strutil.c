@@ -163,7 +163,8 @@ void ava_format_size(int64_t bytes, char *out, size_t outlen) {
     }
     double v = (double)bytes;
     int u = -1;
-    while (v >= 1024 && u < 3) {
+    /* 1048575 bytes must print 1M, not 1024.0K: compare after rounding to one decimal */
+    while ((v >= 1024 || (u >= 0 && v >= 1023.95)) && u < 3) {
         v /= 1024;
         u++;
     }

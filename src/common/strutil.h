@@ -17,7 +17,7 @@ bool ava_name_valid(const char *s);
  * with a message naming the text. */
 int ava_parse_duration(const char *s, int64_t *out_ms, char *err);
 
-/* Formats milliseconds as the shortest exact duration ("72h", "90s", "1h30m", "1500ms"). */
+/* Formats milliseconds exactly, largest unit first, hours at most ("72h", "1m30s", "1s500ms"). */
 void ava_format_duration(int64_t ms, char *out, size_t outlen);
 
 /* Parses a size: an integer with an optional unit K, M, G, T (powers of 1024, optional

@@ -6,6 +6,7 @@
 #include "../common/ini.h"
 #include "../common/strutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@ const char avad_usage[] =
     "  --mem SIZE           memory to schedule, e.g. 16G (default: the machine's)\n"
     "  --max-runtime DUR    platform ceiling and default per training (default 72h)\n"
     "  --grace DUR          SIGTERM to SIGKILL on stop and time limit (default 30s)\n"
+    "  --http-timeout DUR   close HTTP connections idle or slow to send for DUR (default 60s)\n"
     "  --share DIR          public image manifests are read from DIR/images\n"
     "  --shim PATH          the ava-shim binary\n"
     "  -v, --verbose        debug logging\n"
@@ -56,12 +58,27 @@ static int set_gpus(struct avad_config *cfg, const char *value, char *err) {
     return set_str(cfg->gpus, sizeof cfg->gpus, "gpus", value, err);
 }
 
-int avad_config_set(struct avad_config *cfg, const char *key, const char *value, char *err) {
-    char k[64];
-    snprintf(k, sizeof k, "%s", key);
+/* The settings a flag or an INI key may name. */
+static const char *const settings[] = {"data",  "listen",      "gpus",   "cpus",
+                                       "mem",   "max-runtime", "grace",  "http-timeout",
+                                       "share", "shim",        "verbose"};
+
+/* Copies key into k (cap bytes) with '_' spelled '-'; true when it names a setting. */
+static bool normalise_key(const char *key, char *k, size_t cap) {
+    snprintf(k, cap, "%s", key);
     for (char *c = k; *c; c++)
         if (*c == '_')
             *c = '-';
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (!strcmp(k, settings[i]))
+            return true;
+    return false;
+}
+
+int avad_config_set(struct avad_config *cfg, const char *key, const char *value, char *err) {
+    char k[64];
+    if (!normalise_key(key, k, sizeof k))
+        return ava_err(err, AVA_EINVALID, "unknown setting '%s' (see avad --help)", key);
     int64_t v;
     int r;
     if (!strcmp(k, "data"))
@@ -88,11 +105,22 @@ int avad_config_set(struct avad_config *cfg, const char *key, const char *value,
     }
     if (!strcmp(k, "grace"))
         return ava_parse_duration(value, &cfg->grace_ms, err);
+    if (!strcmp(k, "http-timeout")) {
+        if ((r = ava_parse_duration(value, &cfg->http_timeout_ms, err)) < 0)
+            return r;
+        return cfg->http_timeout_ms >= 1000
+                   ? 0
+                   : ava_err(err, AVA_EINVALID, "http-timeout: must be at least 1s");
+    }
     if (!strcmp(k, "share"))
         return set_str(cfg->share_dir, sizeof cfg->share_dir, k, value, err);
     if (!strcmp(k, "shim"))
         return set_str(cfg->shim_path, sizeof cfg->shim_path, k, value, err);
-    return ava_err(err, AVA_EINVALID, "unknown setting '%s' (see avad --help)", key);
+    /* verbose, from the INI file (the flag takes no value) */
+    if (strcmp(value, "true") && strcmp(value, "false") && strcmp(value, "1") && strcmp(value, "0"))
+        return ava_err(err, AVA_EINVALID, "verbose: '%s' is not true or false", value);
+    cfg->verbose = !strcmp(value, "true") || !strcmp(value, "1");
+    return 0;
 }
 
 static int ini_cb(void *ctx, const char *section, const char *key, const char *value, char *err) {
@@ -121,6 +149,7 @@ int avad_config_parse(int argc, char **argv, struct avad_config *cfg, char *err)
     strcpy(cfg->gpus, "auto");
     cfg->max_runtime_ms = 72LL * 3600 * 1000;
     cfg->grace_ms = 30000;
+    cfg->http_timeout_ms = 60000;
     /* the file first, so that flags override it wherever they stand */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -153,6 +182,10 @@ int avad_config_parse(int argc, char **argv, struct avad_config *cfg, char *err)
         char key[64];
         const char *eq = strchr(a, '='), *value;
         snprintf(key, sizeof key, "%.*s", eq ? (int)(eq - a - 2) : (int)strlen(a + 2), a + 2);
+        char norm[64];
+        if (strcmp(key, "config") != 0 &&
+            (!normalise_key(key, norm, sizeof norm) || !strcmp(norm, "verbose")))
+            return ava_err(err, AVA_EINVALID, "unknown option '%s' (see avad --help)", a);
         if (eq) {
             value = eq + 1;
         } else if (i + 1 < argc) {

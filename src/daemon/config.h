@@ -17,14 +17,16 @@ struct avad_config {
     int64_t mem;    /* 0 = the machine's memory */
     int64_t max_runtime_ms;
     int64_t grace_ms;
+    int64_t http_timeout_ms;      /* idle / read timeout of an HTTP connection */
     char share_dir[AVA_PATH_MAX]; /* "" = find it */
     char shim_path[AVA_PATH_MAX]; /* "" = find it */
     bool verbose;
     bool help, version;
 };
 
-/* Fills cfg from argv (and the --config file it names). Returns 0, or AVA_EINVALID with a
- * message naming the flag, key or value. */
+/* Fills cfg from argv (and the --config file it names). Returns 0, AVA_EINVALID with a
+ * message naming the flag, key or value, or AVA_ENOTFOUND / AVA_EIO when the config file
+ * cannot be read. */
 int avad_config_parse(int argc, char **argv, struct avad_config *cfg, char *err);
 
 /* Applies one setting by key (the flag name without dashes, or the INI key; '-' and '_'

@@ -55,19 +55,21 @@ static int bootstrap_admin(struct ava_store *st, const char *data_dir, char *err
     return r;
 }
 
-/* Finds a file next to the executable, else under a fallback directory. */
-static void locate(char *out, size_t outlen, const char *configured, const char *near_exe,
+/* Fills out with the configured path, else the first of the candidates (relative to the
+ * executable's directory) that exists, else the fallback. */
+static void locate(char *out, size_t outlen, const char *configured, const char *const *near_exe,
                    const char *fallback) {
     char exe[AVA_PATH_MAX];
     if (configured[0]) {
         snprintf(out, outlen, "%s", configured);
         return;
     }
-    if (ava_exe_dir(exe, sizeof exe) == 0) {
-        int n = snprintf(out, outlen, "%s/%s", exe, near_exe);
-        if (n > 0 && (size_t)n < outlen && access(out, F_OK) == 0)
-            return;
-    }
+    if (ava_exe_dir(exe, sizeof exe) == 0)
+        for (; *near_exe; near_exe++) {
+            int n = snprintf(out, outlen, "%s/%s", exe, *near_exe);
+            if (n > 0 && (size_t)n < outlen && access(out, F_OK) == 0)
+                return;
+        }
     snprintf(out, outlen, "%s", fallback);
 }
 
@@ -144,7 +146,8 @@ static int open_data(struct avad *d, char *err) {
     if (in_build && !d->cfg.share_dir[0])
         snprintf(share, sizeof share, "%s", AVA_SOURCE_SHARE_DIR);
     else
-        locate(share, sizeof share, d->cfg.share_dir, "../share/ava", AVA_SHARE_DIR);
+        locate(share, sizeof share, d->cfg.share_dir, (const char *const[]){"../share/ava", NULL},
+               AVA_SHARE_DIR);
     int count = 0;
     r = ava_path_join(path, sizeof path, err, share, "images", NULL);
     if (r == 0)
@@ -160,7 +163,10 @@ static int start_services(struct avad *d, char *err) {
     int r = setup_pool(&d->cfg, &d->pool, err);
     if (r < 0)
         return r;
-    locate(shim, sizeof shim, d->cfg.shim_path, "ava-shim", AVA_LIBEXEC_DIR "/ava-shim");
+    /* next to avad in a build tree; ../libexec/ava/ once installed, wherever DESTDIR put it */
+    locate(shim, sizeof shim, d->cfg.shim_path,
+           (const char *const[]){"ava-shim", "../libexec/ava/ava-shim", NULL},
+           AVA_LIBEXEC_DIR "/ava-shim");
     if (access(shim, X_OK) != 0)
         return ava_err(err, AVA_EIO, "cannot find ava-shim (looked for %s): use --shim", shim);
     d->base = event_base_new();
@@ -175,8 +181,13 @@ static int start_services(struct avad *d, char *err) {
     r = ava_sched_restore(d->sched, err);
     if (r < 0)
         return r;
-    struct ava_api_config ac = {d->cfg.host, d->cfg.port, d->data_dir, d->cfg.max_runtime_ms,
-                                1 << 20,     16 << 10,    60};
+    struct ava_api_config ac = {d->cfg.host,
+                                d->cfg.port,
+                                d->data_dir,
+                                d->cfg.max_runtime_ms,
+                                1 << 20,
+                                16 << 10,
+                                (int)(d->cfg.http_timeout_ms / 1000)};
     r = ava_api_start(d->base, &ac, d->st, d->sched, &d->api, err);
     if (r < 0)
         return r;

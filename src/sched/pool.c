@@ -24,8 +24,8 @@ int ava_pool_check_fits(const struct ava_pool *p, int gpus, int cpus, int64_t me
         return ava_err(err, AVA_ENOFIT, "%d GPU%s requested, this server has %d", gpus,
                        gpus == 1 ? "" : "s", p->ngpus);
     if (cpus > p->cpus_total)
-        return ava_err(err, AVA_ENOFIT, "%d CPUs requested, this server has %d", cpus,
-                       p->cpus_total);
+        return ava_err(err, AVA_ENOFIT, "%d CPU%s requested, this server has %d", cpus,
+                       cpus == 1 ? "" : "s", p->cpus_total);
     if (mem > p->mem_total) {
         char want[32], have[32];
         ava_format_size(mem, want, sizeof want);

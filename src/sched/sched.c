@@ -213,9 +213,10 @@ int ava_sched_start(struct ava_sched *s, int64_t training_id, const char *who, s
         return rc;
     if (ava_store_run_latest(s->st, training_id, &r, NULL) == 0 &&
         !ava_run_state_terminal(r.state)) {
+        rc = ava_err(err, AVA_ECONFLICT, "training '%s' is already active (run %d is %s)", t.name,
+                     r.number, ava_run_state_str(r.state));
         ava_training_free(&t);
-        return ava_err(err, AVA_ECONFLICT, "training '%s' is already active (run %d is %s)", t.name,
-                       r.number, ava_run_state_str(r.state));
+        return rc;
     }
     char reason[128];
     snprintf(reason, sizeof reason, "start requested by %s", who);
@@ -255,10 +256,11 @@ int ava_sched_start(struct ava_sched *s, int64_t training_id, const char *who, s
 
 int ava_sched_stop(struct ava_sched *s, int64_t training_id, const char *who, char *err) {
     struct ava_run r;
-    if (ava_store_run_latest(s->st, training_id, &r, NULL) < 0 || ava_run_state_terminal(r.state))
-        return ava_err(err, AVA_ECONFLICT, "the training is not active%s%s",
-                       r.number ? " (latest run is " : "",
-                       r.number ? ava_run_state_str(r.state) : "");
+    if (ava_store_run_latest(s->st, training_id, &r, NULL) < 0)
+        return ava_err(err, AVA_ECONFLICT, "the training is not active (it has never run)");
+    if (ava_run_state_terminal(r.state))
+        return ava_err(err, AVA_ECONFLICT, "the training is not active (run %d is %s)", r.number,
+                       ava_run_state_str(r.state));
     struct entry *e = entry_find_run(s, r.id);
     char reason[128];
     if (r.state == AVA_RUN_STOPPING)

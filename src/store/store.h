@@ -91,7 +91,7 @@ int ava_store_image_insert(struct ava_store *st, const struct ava_image *img, in
 /* Finds name:tag among the public images and group_id's private ones (private wins). */
 int ava_store_image_find(struct ava_store *st, const char *name, const char *tag, int64_t group_id,
                          struct ava_image *out, char *err);
-/* Lists the public images and group_id's private ones, by name then tag. */
+/* Lists the public images, then group_id's private ones, each by name then tag. */
 int ava_store_image_list(struct ava_store *st, int64_t group_id, struct ava_image **out, size_t *n,
                          char *err);
 
@@ -158,8 +158,8 @@ struct ava_run_event {
     char reason[256];
 };
 
-/* Creates run number (latest + 1) of a training in state creating, with its first event,
- * in the caller's transaction or its own. */
+/* Creates run number (latest + 1) of a training in state creating, with its first event.
+ * Call it inside a transaction (ava_store_begin) so that both rows land together. */
 int ava_store_run_create(struct ava_store *st, int64_t training_id, const char *reason, int64_t at,
                          struct ava_run *out, char *err);
 /* Stores a state change of r (r->state already holds the new state, r->reason its reason,

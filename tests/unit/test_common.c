@@ -10,6 +10,7 @@
 #include "../../src/common/err.h"
 #include "../../src/common/file.h"
 #include "../../src/common/ini.h"
+#include "../../src/common/jsonfields.h"
 #include "../../src/common/path.h"
 #include "../../src/common/rundir.h"
 #include "../../src/common/sha256.h"
@@ -18,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1077,6 +1079,76 @@ static void test_ini_callback_error_propagates(void **state) {
     ava_buf_free(&l.b);
 }
 
+/* ---- jsonfields.h ---- */
+
+static const struct ava_field schema[] = {
+    {"name", AVA_FIELD_STRING, true, false}, {"count", AVA_FIELD_INT, false, false},
+    {"on", AVA_FIELD_BOOL, false, true},     {"env", AVA_FIELD_OBJECT, false, true},
+    {"args", AVA_FIELD_ARRAY, false, false},
+};
+
+static int check_json(const char *text, const char *what, char *err) {
+    json_error_t je;
+    json_t *obj = json_loads(text, JSON_DECODE_ANY, &je);
+    CHECK(obj != NULL, "bad test JSON '%s': %s", text, je.text);
+    int r = ava_json_check_fields(obj, schema, N_ELEMS(schema), what, err);
+    json_decref(obj);
+    return r;
+}
+
+static void test_json_fields_accepts_declared_members(void **state) {
+    (void)state;
+    char err[AVA_ERRLEN] = "";
+    assert_int_equal(check_json("{\"name\": \"a\", \"count\": 3, \"on\": false, \"env\": {},"
+                                " \"args\": []}",
+                                "req", err),
+                     0);
+    assert_int_equal(check_json("{\"name\": \"a\"}", "req", err), 0);
+}
+
+static void test_json_fields_null_means_not_given(void **state) {
+    (void)state;
+    char err[AVA_ERRLEN] = "";
+    json_t *obj = json_pack("{s:s, s:n, s:n}", "name", "a", "on", "env");
+    assert_int_equal(ava_json_check_fields(obj, schema, N_ELEMS(schema), "req", err), 0);
+    assert_null(json_object_get(obj, "on"));
+    assert_null(json_object_get(obj, "env"));
+    assert_int_equal(json_object_size(obj), 1);
+    json_decref(obj);
+}
+
+static void test_json_fields_refusals_name_the_field(void **state) {
+    (void)state;
+    static const struct {
+        const char *json;
+        const char *msg;
+    } cases[] = {
+        {"[]", "req: expected a JSON object"},
+        {"\"x\"", "req: expected a JSON object"},
+        {"{}", "req: field 'name' is required"},
+        {"{\"count\": 1}", "req: field 'name' is required"},
+        {"{\"name\": null}", "req: field 'name' must be a string"},
+        {"{\"name\": 1}", "req: field 'name' must be a string"},
+        {"{\"name\": \"a\", \"count\": \"3\"}", "req: field 'count' must be an integer"},
+        {"{\"name\": \"a\", \"count\": 3.5}", "req: field 'count' must be an integer"},
+        {"{\"name\": \"a\", \"count\": null}", "req: field 'count' must be an integer"},
+        {"{\"name\": \"a\", \"on\": 1}", "req: field 'on' must be true or false"},
+        {"{\"name\": \"a\", \"env\": []}", "req: field 'env' must be an object"},
+        {"{\"name\": \"a\", \"args\": {}}", "req: field 'args' must be an array"},
+        {"{\"name\": \"a\", \"colour\": \"red\"}", "req: unknown field 'colour'"},
+        {"{\"Name\": \"a\"}", "req: unknown field 'Name'"},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        char err[AVA_ERRLEN] = "";
+        int r = check_json(cases[i].json, "req", err);
+        CHECK(r == AVA_EINVALID, "case %zu (%s) accepted", i, cases[i].json);
+        CHECK(strcmp(err, cases[i].msg) == 0, "case %zu: '%s', want '%s'", i, err, cases[i].msg);
+    }
+    char err[AVA_ERRLEN] = "";
+    assert_int_equal(check_json("{}", NULL, err), AVA_EINVALID);
+    assert_string_equal(err, "field 'name' is required");
+}
+
 /* ---- rundir.h ---- */
 
 static void test_rundir_shim_round_trip(void **state) {
@@ -1397,6 +1469,9 @@ int main(void) {
         cmocka_unit_test(test_ini_line_length_limit),
         cmocka_unit_test(test_ini_nul_byte_refused),
         cmocka_unit_test(test_ini_callback_error_propagates),
+        cmocka_unit_test(test_json_fields_accepts_declared_members),
+        cmocka_unit_test(test_json_fields_null_means_not_given),
+        cmocka_unit_test(test_json_fields_refusals_name_the_field),
         cmocka_unit_test(test_rundir_shim_round_trip),
         cmocka_unit_test(test_rundir_read_missing_files),
         cmocka_unit_test(test_rundir_parse_shim_good),
