@@ -90,6 +90,27 @@ char *store_col_strdup(sqlite3_stmt *s, int i) {
     return t ? ava_xstrdup((const char *)t) : NULL;
 }
 
+int store_collect(struct ava_store *st, sqlite3_stmt *s, size_t size, store_row_fn fill,
+                  void (*release)(void *elem), void **out, size_t *n, const char *what, char *err) {
+    size_t cap = 16, cnt = 0;
+    char *v = ava_xmalloc(cap * size);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (cnt == cap)
+            v = ava_xrealloc(v, (cap *= 2) * size);
+        fill(s, v + cnt++ * size);
+    }
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; release && i < cnt; i++)
+            release(v + i * size);
+        free(v);
+        return store_fail(st, what, err);
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
 void store_bind_text(sqlite3_stmt *s, int i, const char *v) {
     if (v)
         sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);

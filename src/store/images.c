@@ -32,8 +32,14 @@ void ava_image_list_free(struct ava_image *imgs, size_t n) {
     free(imgs);
 }
 
+/* ava_image_free for store_collect. */
+static void image_release(void *elem) {
+    ava_image_free(elem);
+}
+
 /* Fills an image from a row selected with IMAGE_COLS. */
-static void image_from_row(sqlite3_stmt *s, struct ava_image *img) {
+static void image_from_row(sqlite3_stmt *s, void *elem) {
+    struct ava_image *img = elem;
     memset(img, 0, sizeof *img);
     img->id = sqlite3_column_int64(s, 0);
     store_col_text(s, 1, img->name, sizeof img->name);
@@ -133,19 +139,6 @@ int ava_store_image_list(struct ava_store *st, int64_t group_id, struct ava_imag
     if (!s)
         return AVA_EIO;
     sqlite3_bind_int64(s, 1, group_id);
-    size_t cap = 8, cnt = 0;
-    struct ava_image *v = ava_xmalloc(cap * sizeof *v);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap)
-            v = ava_xrealloc(v, (cap *= 2) * sizeof *v);
-        image_from_row(s, &v[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        ava_image_list_free(v, cnt);
-        return store_fail(st, "list images", err);
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return store_collect(st, s, sizeof **out, image_from_row, image_release, (void **)out, n,
+                         "list images", err);
 }

@@ -26,6 +26,13 @@ int store_fail(struct ava_store *st, const char *what, char *err);
 void store_col_text(sqlite3_stmt *s, int i, char *out, size_t outlen);
 /* Returns column i as a malloc'd string, or NULL for NULL. */
 char *store_col_strdup(sqlite3_stmt *s, int i);
+/* Fills one element from the current row of a statement. */
+typedef void (*store_row_fn)(sqlite3_stmt *s, void *elem);
+/* Steps s to its end, appending one element of `size` bytes per row, filled by fill.
+ * *out (malloc'd) and *n belong to the caller. On an error the elements collected so far
+ * are passed to release (may be NULL) and freed; what names the query in the message. */
+int store_collect(struct ava_store *st, sqlite3_stmt *s, size_t size, store_row_fn fill,
+                  void (*release)(void *elem), void **out, size_t *n, const char *what, char *err);
 /* Binds text or NULL. */
 void store_bind_text(sqlite3_stmt *s, int i, const char *v);
 

@@ -16,7 +16,8 @@
 #define RUN_COLS RUN_FIELDS " FROM runs"
 
 /* Fills a run from a row selected with RUN_COLS. */
-static void run_from_row(sqlite3_stmt *s, struct ava_run *r) {
+static void run_from_row(sqlite3_stmt *s, void *elem) {
+    struct ava_run *r = elem;
     memset(r, 0, sizeof *r);
     r->id = sqlite3_column_int64(s, 0);
     r->training_id = sqlite3_column_int64(s, 1);
@@ -164,26 +165,6 @@ int ava_store_run_get(struct ava_store *st, int64_t training_id, int number, str
     return r == AVA_ENOTFOUND ? ava_err(err, r, "run %d not found", number) : r;
 }
 
-/* Collects every row of a prepared run query. */
-static int run_rows(struct ava_store *st, sqlite3_stmt *s, struct ava_run **out, size_t *n,
-                    char *err) {
-    size_t cap = 8, cnt = 0;
-    struct ava_run *v = ava_xmalloc(cap * sizeof *v);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap)
-            v = ava_xrealloc(v, (cap *= 2) * sizeof *v);
-        run_from_row(s, &v[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return store_fail(st, "list runs", err);
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
-}
-
 int ava_store_run_list(struct ava_store *st, int64_t training_id, struct ava_run **out, size_t *n,
                        char *err) {
     static const char sql[] = "SELECT " RUN_COLS " WHERE training_id = ? ORDER BY number";
@@ -191,7 +172,8 @@ int ava_store_run_list(struct ava_store *st, int64_t training_id, struct ava_run
     if (!s)
         return AVA_EIO;
     sqlite3_bind_int64(s, 1, training_id);
-    return run_rows(st, s, out, n, err);
+    return store_collect(st, s, sizeof **out, run_from_row, NULL, (void **)out, n, "list runs",
+                         err);
 }
 
 int ava_store_run_list_active(struct ava_store *st, struct ava_run **out, size_t *n, char *err) {
@@ -201,7 +183,16 @@ int ava_store_run_list_active(struct ava_store *st, struct ava_run **out, size_t
     sqlite3_stmt *s = store_stmt(st, sql, err);
     if (!s)
         return AVA_EIO;
-    return run_rows(st, s, out, n, err);
+    return store_collect(st, s, sizeof **out, run_from_row, NULL, (void **)out, n, "list runs",
+                         err);
+}
+
+/* Fills an event from a row of the events query. */
+static void event_from_row(sqlite3_stmt *s, void *elem) {
+    struct ava_run_event *ev = elem;
+    ev->at = sqlite3_column_int64(s, 0);
+    store_col_text(s, 1, ev->state, sizeof ev->state);
+    store_col_text(s, 2, ev->reason, sizeof ev->reason);
 }
 
 int ava_store_run_events(struct ava_store *st, int64_t run_id, struct ava_run_event **out,
@@ -212,22 +203,6 @@ int ava_store_run_events(struct ava_store *st, int64_t run_id, struct ava_run_ev
     if (!s)
         return AVA_EIO;
     sqlite3_bind_int64(s, 1, run_id);
-    size_t cap = 8, cnt = 0;
-    struct ava_run_event *v = ava_xmalloc(cap * sizeof *v);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap)
-            v = ava_xrealloc(v, (cap *= 2) * sizeof *v);
-        v[cnt].at = sqlite3_column_int64(s, 0);
-        store_col_text(s, 1, v[cnt].state, sizeof v[cnt].state);
-        store_col_text(s, 2, v[cnt].reason, sizeof v[cnt].reason);
-        cnt++;
-    }
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return store_fail(st, "list run events", err);
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return store_collect(st, s, sizeof **out, event_from_row, NULL, (void **)out, n,
+                         "list run events", err);
 }

@@ -31,8 +31,14 @@ void ava_training_list_free(struct ava_training *ts, size_t n) {
     free(ts);
 }
 
+/* ava_training_free for store_collect. */
+static void training_release(void *elem) {
+    ava_training_free(elem);
+}
+
 /* Fills a training from a row selected with TRAINING_COLS. */
-static void training_from_row(sqlite3_stmt *s, struct ava_training *t) {
+static void training_from_row(sqlite3_stmt *s, void *elem) {
+    struct ava_training *t = elem;
     memset(t, 0, sizeof *t);
     t->id = sqlite3_column_int64(s, 0);
     store_col_text(s, 1, t->name, sizeof t->name);
@@ -131,21 +137,8 @@ int ava_store_training_list(struct ava_store *st, int64_t group_id, struct ava_t
     if (!s)
         return AVA_EIO;
     sqlite3_bind_int64(s, 1, group_id);
-    size_t cap = 16, cnt = 0;
-    struct ava_training *v = ava_xmalloc(cap * sizeof *v);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap)
-            v = ava_xrealloc(v, (cap *= 2) * sizeof *v);
-        training_from_row(s, &v[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        ava_training_list_free(v, cnt);
-        return store_fail(st, "list trainings", err);
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return store_collect(st, s, sizeof **out, training_from_row, training_release, (void **)out, n,
+                         "list trainings", err);
 }
 
 int ava_store_training_delete(struct ava_store *st, int64_t id, char *err) {

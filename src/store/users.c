@@ -57,7 +57,8 @@ int ava_store_group_each(struct ava_store *st, void (*fn)(void *, const char *, 
 }
 
 /* Fills a user from a row selected with USER_COLS. */
-static void user_from_row(sqlite3_stmt *s, struct ava_user *u) {
+static void user_from_row(sqlite3_stmt *s, void *elem) {
+    struct ava_user *u = elem;
     memset(u, 0, sizeof *u);
     u->id = sqlite3_column_int64(s, 0);
     store_col_text(s, 1, u->name, sizeof u->name);
@@ -127,21 +128,8 @@ int ava_store_user_list(struct ava_store *st, int64_t group_id, struct ava_user 
     if (!s)
         return AVA_EIO;
     sqlite3_bind_int64(s, 1, group_id);
-    size_t cap = 8, cnt = 0;
-    struct ava_user *v = ava_xmalloc(cap * sizeof *v);
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (cnt == cap)
-            v = ava_xrealloc(v, (cap *= 2) * sizeof *v);
-        user_from_row(s, &v[cnt++]);
-    }
-    if (rc != SQLITE_DONE) {
-        free(v);
-        return store_fail(st, "list users", err);
-    }
-    *out = v;
-    *n = cnt;
-    return 0;
+    return store_collect(st, s, sizeof **out, user_from_row, NULL, (void **)out, n, "list users",
+                         err);
 }
 
 int64_t ava_store_user_count(struct ava_store *st) {
