@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <stdint.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Which step of the child's setup failed; sent with errno through the report pipe. */
@@ -18,6 +20,18 @@ struct launch_report {
     int err;
 };
 
+/* glibc refuses to touch the signals it reserves for threads (32 and 33), yet an ancestor
+ * may have left them ignored and exec keeps that: reset them with the system call itself. */
+static void reset_reserved_signal(int sig) {
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } ksa = {SIG_DFL, 0, NULL, 0};
+    syscall(SYS_rt_sigaction, sig, &ksa, NULL, sizeof ksa.mask);
+}
+
 /* Runs in the forked child: only async-signal-safe calls. Never returns. */
 static void child_exec(const struct ava_launch *l, int report_fd) {
     struct launch_report rep = {0, 0};
@@ -27,7 +41,8 @@ static void child_exec(const struct ava_launch *l, int report_fd) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &sa, NULL);
+        if (sigaction(sig, &sa, NULL) < 0)
+            reset_reserved_signal(sig);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
