@@ -37,7 +37,7 @@ static void run_range(const char *run_dir, const struct ava_run *r, int64_t *sta
     struct ava_shim_info si;
     *start = r->log_start;
     *end = ava_run_state_terminal(r->state) ? r->log_end : -1;
-    if (*start < 0 && ava_rundir_read_shim(run_dir, &si, NULL) == 0)
+    if (*start < 0 && ava_rundir_read_status(run_dir, &si, NULL) == 0)
         *start = si.log_start;
 }
 

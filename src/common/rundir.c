@@ -64,13 +64,20 @@ static int key_index(const char *key, const char *const *names, int n) {
     return -1;
 }
 
-static int shim_kv(void *ctx, const char *k, const char *v) {
-    static const char *const keys[] = {"pid", "start_time", "started_at", "log_start", "entry_pid"};
+static int status_kv(void *ctx, const char *k, const char *v) {
+    static const char *const keys[] = {"pid",       "start_time", "started_at",
+                                       "log_start", "entry_pid",  "state"};
     struct ava_shim_info *si = ctx;
     int i = key_index(k, keys, (int)(sizeof keys / sizeof keys[0]));
     int64_t x;
     if (i < 0)
         return 0;
+    if (i == 5) {
+        if (strcmp(v, "running") != 0 && strcmp(v, "stopping") != 0)
+            return -1;
+        snprintf(si->state, sizeof si->state, "%s", v);
+        return 0;
+    }
     if (to_i64(v, &x) < 0 || x < 0)
         return -1;
     bool is_pid = i == 0 || i == 4;
@@ -89,26 +96,26 @@ static int shim_kv(void *ctx, const char *k, const char *v) {
     return 0;
 }
 
-int ava_rundir_parse_shim(const char *text, struct ava_shim_info *si, char *err) {
+int ava_rundir_parse_status(const char *text, struct ava_shim_info *si, char *err) {
     memset(si, 0, sizeof *si);
-    int r = parse_kv(text, shim_kv, si, "shim file", err);
+    int r = parse_kv(text, status_kv, si, "status file", err);
     if (r < 0)
         return r;
     if (si->pid <= 0 || si->start_time == 0)
-        return ava_err(err, AVA_EINVALID, "shim file: pid or start_time missing");
+        return ava_err(err, AVA_EINVALID, "status file: pid or start_time missing");
     return 0;
 }
 
-int ava_rundir_write_shim(const char *dir, const struct ava_shim_info *si, char *err) {
+int ava_rundir_write_status(const char *dir, const struct ava_shim_info *si, char *err) {
     char path[AVA_PATH_MAX], text[256];
-    int r = ava_path_join(path, sizeof path, err, dir, AVA_RUNDIR_SHIM, NULL);
+    int r = ava_path_join(path, sizeof path, err, dir, AVA_RUNDIR_STATUS, NULL);
     if (r < 0)
         return r;
-    int n =
-        snprintf(text, sizeof text,
-                 "pid=%d\nstart_time=%" PRIu64 "\nstarted_at=%" PRId64 "\nlog_start=%" PRId64
-                 "\nentry_pid=%d\n",
-                 (int)si->pid, si->start_time, si->started_at, si->log_start, (int)si->entry_pid);
+    int n = snprintf(text, sizeof text,
+                     "state=%s\npid=%d\nstart_time=%" PRIu64 "\nstarted_at=%" PRId64
+                     "\nlog_start=%" PRId64 "\nentry_pid=%d\n",
+                     si->state[0] ? si->state : "running", (int)si->pid, si->start_time,
+                     si->started_at, si->log_start, (int)si->entry_pid);
     return ava_file_write_atomic(path, text, (size_t)n, 0644, err);
 }
 
@@ -121,12 +128,12 @@ static int read_rundir_file(const char *dir, const char *name, char **text, char
     return ava_file_read_all(path, RUNDIR_FILE_MAX, text, NULL, err);
 }
 
-int ava_rundir_read_shim(const char *dir, struct ava_shim_info *si, char *err) {
+int ava_rundir_read_status(const char *dir, struct ava_shim_info *si, char *err) {
     char *text;
-    int r = read_rundir_file(dir, AVA_RUNDIR_SHIM, &text, err);
+    int r = read_rundir_file(dir, AVA_RUNDIR_STATUS, &text, err);
     if (r < 0)
         return r;
-    r = ava_rundir_parse_shim(text, si, err);
+    r = ava_rundir_parse_status(text, si, err);
     free(text);
     return r;
 }

@@ -3,7 +3,8 @@
  * <data>/runs/<training id>/<run>/ holds:
  *   spec.json   written by avad (atomically) before the shim starts: what to run, see below
  *   config/     written by avad before start: trainingspec (and later trainsetinfo, valsetinfo)
- *   shim        written by the shim (atomically) once it is set up: pid, start time, log start
+ *   status      written by the shim (atomically) once the entry runs, and again when it begins
+ *               stopping: state, the shim's pid and start time, the log start
  *   events      appended by the shim: "<unix ms> <state> <reason>" one per line
  *   exit        written by the shim (atomically) as its very last act: the final state
  *   shim.log    the shim's own diagnostics (stderr)
@@ -15,7 +16,7 @@
  *   environment), cwd, log_path, output_dir (absolute paths), max_runtime_ms, grace_ms (int),
  *   gpus (string, e.g. "0,1" or "").
  *
- * The shim and exit files are "key=value" lines, parsed strictly by the functions below. */
+ * The status and exit files are "key=value" lines, parsed strictly by the functions below. */
 #ifndef AVA_COMMON_RUNDIR_H
 #define AVA_COMMON_RUNDIR_H
 
@@ -24,7 +25,7 @@
 
 #define AVA_RUNDIR_SPEC "spec.json"
 #define AVA_RUNDIR_CONFIG "config"
-#define AVA_RUNDIR_SHIM "shim"
+#define AVA_RUNDIR_STATUS "status"
 #define AVA_RUNDIR_EVENTS "events"
 #define AVA_RUNDIR_EXIT "exit"
 #define AVA_RUNDIR_SHIMLOG "shim.log"
@@ -33,6 +34,7 @@
 
 /* What the shim records once it runs: enough for avad to find it again after a restart. */
 struct ava_shim_info {
+    char state[16];      /* running or stopping ("" when read from an older file) */
     pid_t pid;           /* the shim's pid */
     uint64_t start_time; /* the shim's start time in clock ticks (/proc/<pid>/stat field 22) */
     int64_t started_at;  /* unix ms when the entry was started */
@@ -52,12 +54,12 @@ struct ava_exit_record {
     int64_t log_start, log_end;  /* this run's byte range in the log */
 };
 
-/* Writes dir/shim atomically. Returns 0 or AVA_EIO. */
-int ava_rundir_write_shim(const char *dir, const struct ava_shim_info *si, char *err);
-/* Reads dir/shim. Returns 0, AVA_ENOTFOUND when absent, AVA_EINVALID when malformed. */
-int ava_rundir_read_shim(const char *dir, struct ava_shim_info *si, char *err);
-/* Parses the text of a shim file (exposed for tests). */
-int ava_rundir_parse_shim(const char *text, struct ava_shim_info *si, char *err);
+/* Writes dir/status atomically. Returns 0 or AVA_EIO. */
+int ava_rundir_write_status(const char *dir, const struct ava_shim_info *si, char *err);
+/* Reads dir/status. Returns 0, AVA_ENOTFOUND when absent, AVA_EINVALID when malformed. */
+int ava_rundir_read_status(const char *dir, struct ava_shim_info *si, char *err);
+/* Parses the text of a status file (exposed for tests). */
+int ava_rundir_parse_status(const char *text, struct ava_shim_info *si, char *err);
 
 /* Writes dir/exit atomically. Newlines in reason are replaced by spaces. */
 int ava_rundir_write_exit(const char *dir, const struct ava_exit_record *er, char *err);

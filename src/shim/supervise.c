@@ -52,6 +52,7 @@ struct sup {
     int64_t limit_at, grace_at, next_sweep, drain_at, sweep_interval;
     char limit_text[32]; /* the max runtime as ava_format_duration writes it */
     struct ava_pidset termed, killed;
+    struct ava_shim_info status_file; /* what RUN_DIR/status says */
 };
 
 /* Passes one formatted line to the caller's warn hook. */
@@ -165,6 +166,13 @@ static int sweep(struct sup *s, int sig, struct ava_pidset *seen, bool skip_seen
     return r;
 }
 
+/* Rewrites RUN_DIR/status from s->status_file. */
+static void write_status(struct sup *s) {
+    char err[AVA_ERRLEN];
+    if (ava_rundir_write_status(s->run->run_dir, &s->status_file, err) < 0)
+        warn(s, "cannot write the status file: %s", err);
+}
+
 /* Starts stopping the run: records why, sends SIGTERM to the whole tree and sets the
  * grace deadline after which everything left is killed. */
 static void begin_stop(struct sup *s, enum cause cause, int64_t now) {
@@ -176,6 +184,10 @@ static void begin_stop(struct sup *s, enum cause cause, int64_t now) {
     else
         snprintf(why, sizeof why, "stop requested");
     event(s, s->rec->stopping_at, "stopping", why);
+    if (s->status_file.pid) {
+        snprintf(s->status_file.state, sizeof s->status_file.state, "stopping");
+        write_status(s);
+    }
     pump(s); /* output written before the stop goes before the note */
     log_note(s, "stopping: %s", why);
     /* repeat while sweeps find processes forked after the previous one */
@@ -338,7 +350,7 @@ static char **entry_env(struct sup *s) {
     return ava_shim_build_env(s->spec, r == 0 ? path : NULL);
 }
 
-/* Writes the run's marker line, starts the entry and, once it runs, the shim file and the
+/* Writes the run's marker line, starts the entry and, once it runs, the status file and the
  * "running" event. */
 static int start_entry(struct sup *s, char *err) {
     int p[2], null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -377,15 +389,16 @@ static int start_entry(struct sup *s, char *err) {
     if (s->spec->max_runtime_ms > 0)
         s->limit_at = start_mono + s->spec->max_runtime_ms;
     ava_format_duration(s->spec->max_runtime_ms, s->limit_text, sizeof s->limit_text);
-    struct ava_shim_info si = {.pid = s->self,
-                               .started_at = started_at,
-                               .log_start = s->rec->log_start,
-                               .entry_pid = s->entry};
-    char e2[AVA_ERRLEN], why[64];
-    if (ava_proc_start_time(s->self, &si.start_time) < 0)
+    s->status_file = (struct ava_shim_info){.state = "running",
+                                            .pid = s->self,
+                                            .started_at = started_at,
+                                            .log_start = s->rec->log_start,
+                                            .entry_pid = s->entry};
+    char why[64];
+    if (ava_proc_start_time(s->self, &s->status_file.start_time) < 0)
         warn(s, "cannot read the shim's own start time from /proc");
-    else if (ava_rundir_write_shim(s->run->run_dir, &si, e2) < 0)
-        warn(s, "cannot write the shim file: %s", e2);
+    else
+        write_status(s);
     snprintf(why, sizeof why, "started pid %d", (int)s->entry);
     event(s, started_at, "running", why);
     return 0;

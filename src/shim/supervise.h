@@ -14,7 +14,7 @@ struct ava_shim_run {
     const struct ava_shim_spec *spec;
     int sig_fd;
     /* called with one line for problems that do not end the run (a log write failing, the
-     * shim file not written); may be NULL */
+     * status file not written); may be NULL */
     void (*warn)(const char *msg);
 };
 
@@ -22,7 +22,7 @@ struct ava_shim_run {
  * in every case: returns 0 when the entry ran, or a negative AVA_E* code when it could not
  * be started; then rec says failed, "start error: ..." (exit code 127 when execve failed)
  * and err holds the same message. Appends the "running" and "stopping" events to the run
- * dir and writes the shim file once the entry runs. Every child of the shim is reaped before
+ * dir and writes the status file once the entry runs. Every child of the shim is reaped before
  * it returns. */
 int ava_shim_supervise(const struct ava_shim_run *run, struct ava_exit_record *rec, char *err);
 

@@ -1151,24 +1151,26 @@ static void test_json_fields_refusals_name_the_field(void **state) {
 
 /* ---- rundir.h ---- */
 
-static void test_rundir_shim_round_trip(void **state) {
+static void test_rundir_status_round_trip(void **state) {
     (void)state;
     char tmp[64], err[AVA_ERRLEN] = "";
     make_tmpdir(tmp, sizeof tmp);
-    struct ava_shim_info si = {.pid = 4242,
+    struct ava_shim_info si = {.state = "stopping",
+                               .pid = 4242,
                                .start_time = UINT64_C(123456789012),
                                .started_at = INT64_C(1764130000123),
                                .log_start = 98765,
                                .entry_pid = 4243};
-    assert_int_equal(ava_rundir_write_shim(tmp, &si, err), 0);
+    assert_int_equal(ava_rundir_write_status(tmp, &si, err), 0);
     struct ava_shim_info back;
     memset(&back, 0xff, sizeof back);
-    assert_int_equal(ava_rundir_read_shim(tmp, &back, err), 0);
+    assert_int_equal(ava_rundir_read_status(tmp, &back, err), 0);
     assert_int_equal(back.pid, 4242);
     assert_int_equal(back.start_time, UINT64_C(123456789012));
     assert_int_equal(back.started_at, INT64_C(1764130000123));
     assert_int_equal(back.log_start, 98765);
     assert_int_equal(back.entry_pid, 4243);
+    assert_string_equal(back.state, "stopping");
     assert_int_equal(count_entries(tmp), 1);
     remove_tmpdir(tmp);
 }
@@ -1179,7 +1181,7 @@ static void test_rundir_read_missing_files(void **state) {
     make_tmpdir(tmp, sizeof tmp);
     struct ava_shim_info si;
     struct ava_exit_record er;
-    assert_int_equal(ava_rundir_read_shim(tmp, &si, err), AVA_ENOTFOUND);
+    assert_int_equal(ava_rundir_read_status(tmp, &si, err), AVA_ENOTFOUND);
     assert_int_equal(ava_rundir_read_exit(tmp, &er, err), AVA_ENOTFOUND);
     remove_tmpdir(tmp);
 }
@@ -1190,7 +1192,8 @@ static void test_rundir_parse_shim_good(void **state) {
     char err[AVA_ERRLEN] = "";
     /* unknown keys and blank lines are skipped; a missing final newline is fine */
     assert_int_equal(
-        ava_rundir_parse_shim("pid=10\n\nstart_time=20\nfuture_key=5\nentry_pid=11", &si, err), 0);
+        ava_rundir_parse_status("pid=10\n\nstart_time=20\nfuture_key=5\nentry_pid=11", &si, err),
+        0);
     assert_int_equal(si.pid, 10);
     assert_int_equal(si.start_time, 20);
     assert_int_equal(si.entry_pid, 11);
@@ -1204,13 +1207,13 @@ static void test_rundir_parse_shim_ignores_unknown_text_keys(void **state) {
     (void)state;
     struct ava_shim_info si;
     char err[AVA_ERRLEN] = "";
-    int r = ava_rundir_parse_shim("pid=10\nstart_time=20\nsandbox=bwrap\n", &si, err);
+    int r = ava_rundir_parse_status("pid=10\nstart_time=20\nsandbox=bwrap\n", &si, err);
     CHECK(r == 0, "an unknown key with a text value was refused: %s", err);
     assert_int_equal(si.pid, 10);
     assert_int_equal(si.start_time, 20);
 }
 
-static void test_rundir_parse_shim_bad(void **state) {
+static void test_rundir_parse_status_bad(void **state) {
     (void)state;
     char longline[512];
     snprintf(longline, sizeof longline, "pid=1\nstart_time=2\nx=%0400d\n", 0);
@@ -1230,20 +1233,22 @@ static void test_rundir_parse_shim_bad(void **state) {
         {"pid=5\nstart_time=-1\n", "'start_time'"},
         {"pid=5\nstart_time=5\nlog_start=1.5\n", "line 3"},
         {longline, "line 3 is too long"},
+        {"state=exploded\npid=5\nstart_time=5\n", "'state'"},
     };
     for (size_t i = 0; i < N_ELEMS(cases); i++) {
         struct ava_shim_info si;
         char err[AVA_ERRLEN] = "";
-        int r = ava_rundir_parse_shim(cases[i].text, &si, err);
+        int r = ava_rundir_parse_status(cases[i].text, &si, err);
         CHECK(r == AVA_EINVALID, "case %zu should fail, got %d", i, r);
         CHECK(strstr(err, cases[i].msg) != NULL, "case %zu: message '%s' lacks '%s'", i, err,
               cases[i].msg);
-        CHECK(strstr(err, "shim file") != NULL, "case %zu: message '%s' lacks 'shim file'", i, err);
+        CHECK(strstr(err, "status file") != NULL, "case %zu: message '%s' lacks 'status file'", i,
+              err);
     }
 }
 
 /* A pid that does not fit pid_t must be refused, not wrapped to another process's pid. */
-static void test_rundir_parse_shim_refuses_pid_out_of_range(void **state) {
+static void test_rundir_parse_status_refuses_pid_out_of_range(void **state) {
     (void)state;
     static const char *const texts[] = {
         "pid=4294967297\nstart_time=5\n", /* 2^32 + 1: would wrap to pid 1 */
@@ -1253,7 +1258,7 @@ static void test_rundir_parse_shim_refuses_pid_out_of_range(void **state) {
     for (size_t i = 0; i < N_ELEMS(texts); i++) {
         struct ava_shim_info si;
         char err[AVA_ERRLEN] = "";
-        int r = ava_rundir_parse_shim(texts[i], &si, err);
+        int r = ava_rundir_parse_status(texts[i], &si, err);
         CHECK(r == AVA_EINVALID, "case %zu accepted: pid %d entry_pid %d", i, (int)si.pid,
               (int)si.entry_pid);
     }
@@ -1472,12 +1477,12 @@ int main(void) {
         cmocka_unit_test(test_json_fields_accepts_declared_members),
         cmocka_unit_test(test_json_fields_null_means_not_given),
         cmocka_unit_test(test_json_fields_refusals_name_the_field),
-        cmocka_unit_test(test_rundir_shim_round_trip),
+        cmocka_unit_test(test_rundir_status_round_trip),
         cmocka_unit_test(test_rundir_read_missing_files),
         cmocka_unit_test(test_rundir_parse_shim_good),
         cmocka_unit_test(test_rundir_parse_shim_ignores_unknown_text_keys),
-        cmocka_unit_test(test_rundir_parse_shim_bad),
-        cmocka_unit_test(test_rundir_parse_shim_refuses_pid_out_of_range),
+        cmocka_unit_test(test_rundir_parse_status_bad),
+        cmocka_unit_test(test_rundir_parse_status_refuses_pid_out_of_range),
         cmocka_unit_test(test_rundir_exit_round_trip_flattens_reason),
         cmocka_unit_test(test_rundir_exit_all_final_states),
         cmocka_unit_test(test_rundir_parse_exit_bad),

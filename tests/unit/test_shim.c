@@ -226,7 +226,7 @@ static int64_t stop_shim(const struct rd *r, long m, int n, int delay_ms,
     char needle[64];
     snprintf(needle, sizeof needle, "sleep %ld", m);
     pid_t pid = spawn_shim(r);
-    wait_file(r, "shim");
+    wait_file(r, "status");
     if (n)
         wait_procs(needle, 1, n);
     kill(pid, SIGHUP); /* ignored */
@@ -468,7 +468,7 @@ static void test_outcome_from_status(void **state) {
 
 /* ---- whole runs of the real binary ---- */
 
-/* A clean run: record, log marker and output, shim file and events agree. */
+/* A clean run: record, log marker and output, status file and events agree. */
 static void test_run_succeeded(void **state) {
     struct rd r;
     rd_make(&r);
@@ -488,9 +488,9 @@ static void test_run_succeeded(void **state) {
     assert_string_equal(after_marker(log), "out\nerr\n");
     assert_int_equal(rec.log_start, 0);
     assert_int_equal(rec.log_end, (int64_t)strlen(log));
-    /* the shim file and the events tell avad the same story */
+    /* the status file and the events tell avad the same story */
     struct ava_shim_info si;
-    assert_int_equal(ava_rundir_read_shim(r.dir, &si, NULL), 0);
+    assert_int_equal(ava_rundir_read_status(r.dir, &si, NULL), 0);
     assert_true(si.entry_pid > 0 && si.pid > 0 && si.start_time > 0);
     assert_int_equal(si.started_at, rec.started_at);
     char *ev = slurp_in(&r, "events");
@@ -591,7 +591,7 @@ static void test_run_timeout(void **state) {
     write_spec(&r, s);
     int64_t t0 = ava_mono_ms();
     pid_t pid = spawn_shim(&r);
-    wait_file(&r, "shim");
+    wait_file(&r, "status");
     /* what one supervised run costs in memory */
     char path[64], *status;
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
