@@ -2,6 +2,9 @@
  * avad and ava-shim memory, and the same latency/throughput for Slurm on loopback when a
  * cluster answers. Prints figures (it is not a test): its exit status only says whether the
  * measurements could be taken. */
+#include "benchutil.h"
+#include "lifecycle_slurm.h"
+
 #include "../src/common/buf.h"
 #include "../src/common/err.h"
 #include "../src/common/file.h"
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,11 +32,10 @@
 
 extern char **environ;
 
-#define AVAD_CPUS "64"      /* CPU slots: scheduling units, not cores */
-#define LAT_ENTRY_SLEEP "0.1"  /* long enough to be seen running, short enough to free slots */
-#define LAT_MIN_GAP_US 5000 /* paces the latency loop: at most ~25 sleeps alive at once */
+#define AVAD_CPUS "64"        /* CPU slots: scheduling units, not cores */
+#define LAT_ENTRY_SLEEP "0.1" /* long enough to be seen running, short enough to free slots */
+#define LAT_MIN_GAP_US 5000   /* paces the latency loop: at most ~25 sleeps alive at once */
 #define MAX_CLIENTS 8
-#define SLURM_JOB_TIMEOUT_MS 600000
 
 /* What to measure (command-line options). */
 struct opts {
@@ -45,8 +48,8 @@ struct opts {
 /* The avad under test: its address, admin token and process. */
 struct server {
     char base[256];
-    char auth[512]; /* "Authorization: Bearer ..." */
-    char data[AVA_PATH_MAX];
+    char auth[512];  /* "Authorization: Bearer ..." */
+    char data[1024]; /* short enough to leave room for names below it */
     pid_t pid;
 };
 
@@ -64,106 +67,11 @@ struct figures {
 };
 
 static struct server g_srv = {.pid = -1};
-static volatile sig_atomic_t g_stop;
 
 /* SIGINT/SIGTERM: ask every loop to end so that the cleanup runs. */
 static void on_signal(int sig) {
     (void)sig;
-    g_stop = 1;
-}
-
-/* Monotonic time in microseconds: the latencies are a few ms, so ms clocks are too coarse. */
-static int64_t mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Sleeps for us microseconds. */
-static void sleep_us(int64_t us) {
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
-}
-
-/* qsort comparator for doubles. */
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile q (0..1] of the sorted array v of n values. */
-static double percentile(const double *v, int n, double q) {
-    int k = (int)ceil(q * n);
-    return v[k < 1 ? 0 : k - 1];
-}
-
-/* Reads "Key:  N kB" from /proc/PID/status (or smaps_rollup). Returns KiB or -1. */
-static long proc_kib(pid_t pid, const char *file, const char *key) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kib = -1;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, kl) && line[kl] == ':') {
-            kib = strtol(line + kl + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kib;
-}
-
-/* Finds an executable named name on $PATH; fills out. Returns 0 or -1. */
-static int find_on_path(const char *name, char *out, size_t outlen) {
-    const char *p = getenv("PATH");
-    if (!p)
-        p = "/usr/local/bin:/usr/bin:/bin";
-    while (*p) {
-        size_t n = strcspn(p, ":");
-        snprintf(out, outlen, "%.*s/%s", (int)n, p, name);
-        if (n > 0 && access(out, X_OK) == 0)
-            return 0;
-        p += n + (p[n] == ':');
-    }
-    return -1;
-}
-
-/* Runs argv (argv[0] is a path) with fork/execve; stdout goes to out when non-NULL (through
- * a pipe), else to /dev/null; stderr is kept only when show_err. Returns the exit status, or
- * -1 when it could not run or was killed. */
-static int run_argv(char *const argv[], struct ava_buf *out, bool show_err) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(out ? fds[1] : nul, 1);
-        if (!show_err)
-            dup2(nul, 2);
-        execve(argv[0], argv, environ);
-        _exit(127);
-    }
-    close(fds[1]);
-    char chunk[4096];
-    ssize_t n;
-    while ((n = read(fds[0], chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR))
-        if (n > 0 && out)
-            ava_buf_append(out, chunk, (size_t)n);
-    close(fds[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    bench_stop = 1;
 }
 
 /* libcurl write callback: appends the body to the client's buffer. */
@@ -229,8 +137,8 @@ static json_t *resp_json(const struct client *c) {
 
 /* Creates training name with entry and optional single argument; start=false stores it
  * only. Returns the HTTP status (201 on success) or -1. */
-static long create_training(struct client *c, const char *name, const char *entry,
-                            const char *arg, bool start) {
+static long create_training(struct client *c, const char *name, const char *entry, const char *arg,
+                            bool start) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", name, "image", "ava-pure:host",
                           "cpus", 1, "entry", entry, "start", start);
     if (arg)
@@ -284,10 +192,10 @@ static int wait_ended(struct client *c, const char *prefix, int want, int poll_m
                       int64_t timeout_ms, int *ok) {
     int64_t deadline = ava_mono_ms() + timeout_ms;
     int n = 0, ended = 0;
-    while (!g_stop && ava_mono_ms() < deadline) {
+    while (!bench_stop && ava_mono_ms() < deadline) {
         if (count_states(c, prefix, &n, &ended, ok) == 0 && n >= want && ended >= want)
             return 0;
-        sleep_us(poll_ms * 1000);
+        bench_sleep_us(poll_ms * 1000);
     }
     fprintf(stderr, "lifecycle: %s*: %d of %d ended before giving up\n", prefix, ended, want);
     return -1;
@@ -303,7 +211,7 @@ static int await_file(const char *path, pid_t pid, int timeout_ms) {
             return 0;
         if (waitpid(pid, NULL, WNOHANG) == pid)
             return -1;
-        sleep_us(10000);
+        bench_sleep_us(10000);
     }
     return -1;
 }
@@ -324,8 +232,9 @@ static int read_small(const char *data, const char *name, char *out, size_t outl
  * the endpoint and the admin token it writes. Returns 0 or -1 (the log is shown). */
 static int avad_start(struct server *srv, const char *avad) {
     char logpath[AVA_PATH_MAX], endpoint[AVA_PATH_MAX], token[256];
-    snprintf(logpath, sizeof logpath, "%s/avad.log", srv->data);
-    snprintf(endpoint, sizeof endpoint, "%s/endpoint", srv->data);
+    if (ava_path_join(logpath, sizeof logpath, NULL, srv->data, "avad.log", NULL) < 0 ||
+        ava_path_join(endpoint, sizeof endpoint, NULL, srv->data, "endpoint", NULL) < 0)
+        return -1;
     char *argv[] = {(char *)avad, "--data",  srv->data, "--listen", "127.0.0.1:0",
                     "--cpus",     AVAD_CPUS, "--grace", "2s",       NULL};
     srv->pid = fork();
@@ -417,7 +326,7 @@ static void kill_shims(const char *data) {
     for (int i = 0; i < n; i++)
         kill(pids[i], SIGTERM);
     for (int t = 0; t < 30 && n > 0; t++) {
-        sleep_us(100000);
+        bench_sleep_us(100000);
         n = list_shims(data, pids, 256);
     }
     for (int i = 0; i < n; i++)
@@ -433,7 +342,7 @@ static void server_cleanup(struct server *srv) {
         kill(srv->pid, SIGTERM);
         int i = 0;
         while (waitpid(srv->pid, NULL, WNOHANG) == 0 && i++ < 50)
-            sleep_us(100000);
+            bench_sleep_us(100000);
         if (i > 50) {
             kill(srv->pid, SIGKILL);
             waitpid(srv->pid, NULL, 0);
@@ -456,7 +365,7 @@ static double one_latency(struct client *c, int i, bool *answered) {
     char name[64], path[96];
     snprintf(name, sizeof name, "lat-%d", i);
     snprintf(path, sizeof path, "/trainings/%s", name);
-    int64_t t0 = mono_us();
+    int64_t t0 = bench_mono_us();
     if (create_training(c, name, "/bin/sleep", LAT_ENTRY_SLEEP, true) != 201)
         return -1;
     json_t *j = resp_json(c);
@@ -464,8 +373,8 @@ static double one_latency(struct client *c, int i, bool *answered) {
     *answered = s && strcmp(s, "creating") != 0 && strcmp(s, "queued") != 0;
     bool seen = *answered;
     json_decref(j);
-    while (!seen && !g_stop && mono_us() - t0 < 10000000) {
-        sleep_us(1000);
+    while (!seen && !bench_stop && bench_mono_us() - t0 < 10000000) {
+        bench_sleep_us(1000);
         if (http(c, path, NULL) != 200)
             return -1;
         j = resp_json(c);
@@ -473,7 +382,7 @@ static double one_latency(struct client *c, int i, bool *answered) {
         seen = s && strcmp(s, "creating") != 0 && strcmp(s, "queued") != 0;
         json_decref(j);
     }
-    int64_t t1 = mono_us();
+    int64_t t1 = bench_mono_us();
     return seen ? (double)(t1 - t0) / 1000.0 : -1;
 }
 
@@ -482,11 +391,11 @@ static int bench_latency(struct client *c, int n, double *p50) {
     double *v = ava_xcalloc((size_t)n, sizeof *v);
     int answered = 0, failed = 0, ok = 0;
     int64_t last = 0;
-    for (int i = 0; i < n && !g_stop; i++) {
-        int64_t gap = mono_us() - last;
+    for (int i = 0; i < n && !bench_stop; i++) {
+        int64_t gap = bench_mono_us() - last;
         if (gap < LAT_MIN_GAP_US)
-            sleep_us(LAT_MIN_GAP_US - gap);
-        last = mono_us();
+            bench_sleep_us(LAT_MIN_GAP_US - gap);
+        last = bench_mono_us();
         bool ans = false;
         double ms = one_latency(c, i, &ans);
         if (ms < 0) {
@@ -496,16 +405,16 @@ static int bench_latency(struct client *c, int n, double *p50) {
         v[i] = ms;
         answered += ans;
     }
-    if (g_stop || wait_ended(c, "lat-", n, 50, 60000, &ok) < 0) {
+    if (bench_stop || wait_ended(c, "lat-", n, 50, 60000, &ok) < 0) {
         free(v);
         return -1;
     }
     failed = n - ok;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *p50 = percentile(v, n, 0.5);
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    *p50 = bench_percentile(v, n, 0.5);
     printf("create->running latency (%d trainings, one at a time): p50 %.1f ms  p99 %.1f ms  "
-           "max %.1f ms  [target p50 <= 20 ms]\n",
-           n, *p50, percentile(v, n, 0.99), v[n - 1]);
+           "min %.1f ms  max %.1f ms  [target p50 <= 20 ms]\n",
+           n, *p50, bench_percentile(v, n, 0.99), v[0], v[n - 1]);
     printf("  (entry /bin/sleep %s; the POST answer already said running for %d of %d; %d of "
            "the runs did not succeed)\n",
            LAT_ENTRY_SLEEP, answered, n, failed);
@@ -531,7 +440,7 @@ static void *creator_main(void *arg) {
         return NULL;
     }
     char name[64];
-    for (int k = 0; k < cr->count && !g_stop; k++) {
+    for (int k = 0; k < cr->count && !bench_stop; k++) {
         snprintf(name, sizeof name, "%s%d", cr->prefix, cr->first + k * cr->step);
         if (create_training(&c, name, cr->entry, NULL, cr->start) != 201)
             cr->failed++;
@@ -542,21 +451,21 @@ static void *creator_main(void *arg) {
 
 /* Creates prefix<first>..prefix<first+n-1> with `clients` threads, each on its own
  * keep-alive connection. Returns how many creations failed. */
-static int create_many(const struct server *srv, int clients, const char *prefix, int first,
-                       int n, const char *entry, bool start) {
+static int create_many(const struct server *srv, int clients, const char *prefix, int first, int n,
+                       const char *entry, bool start) {
     struct creator cr[MAX_CLIENTS];
     pthread_t th[MAX_CLIENTS];
+    bool started[MAX_CLIENTS];
     int failed = 0;
     for (int k = 0; k < clients; k++) {
         cr[k] = (struct creator){srv, prefix, entry, first + k, 0, clients, start, 0};
         cr[k].count = n / clients + (k < n % clients);
-        if (pthread_create(&th[k], NULL, creator_main, &cr[k]) != 0) {
+        started[k] = pthread_create(&th[k], NULL, creator_main, &cr[k]) == 0;
+        if (!started[k])
             cr[k].failed = cr[k].count;
-            th[k] = 0;
-        }
     }
     for (int k = 0; k < clients; k++) {
-        if (th[k])
+        if (started[k])
             pthread_join(th[k], NULL);
         failed += cr[k].failed;
     }
@@ -567,16 +476,16 @@ static int create_many(const struct server *srv, int clients, const char *prefix
  * Fills *per_s. */
 static int bench_throughput(struct client *c, int n, int clients, double *per_s) {
     int ok = 0;
-    int64_t t0 = mono_us();
+    int64_t t0 = bench_mono_us();
     int failed = create_many(c->srv, clients, "tput-", 0, n, "/bin/true", true);
-    int64_t t1 = mono_us();
-    if (failed > 0 || g_stop) {
+    int64_t t1 = bench_mono_us();
+    if (failed > 0)
         fprintf(stderr, "lifecycle: %d of %d creations failed\n", failed, n);
+    if (failed > 0 || bench_stop)
         return -1;
-    }
     if (wait_ended(c, "tput-", n, 20, 600000, &ok) < 0)
         return -1;
-    double wall = (double)(mono_us() - t0) / 1e6;
+    double wall = (double)(bench_mono_us() - t0) / 1e6;
     *per_s = n / wall;
     printf("%d short trainings (/bin/true, %d client threads): %.2f s from the first POST "
            "until all ended = %.0f trainings/s  [target >= 200/s]\n",
@@ -608,13 +517,13 @@ static int bench_shim(struct client *c, double *rss_kib) {
     pid_t pid = shim_pid(c, "shim-rss");
     char arg1[AVA_PATH_MAX];
     pid_t sid;
-    sleep_us(500000); /* let it settle: the entry runs, the log and metrics are open */
+    bench_sleep_us(500000); /* let it settle: the entry runs, the log and metrics are open */
     if (pid < 0 || shim_info(pid, arg1, sizeof arg1, &sid) < 0) {
         fprintf(stderr, "lifecycle: no live ava-shim for shim-rss (pid %d)\n", (int)pid);
         return -1;
     }
-    long rss = proc_kib(pid, "status", "VmRSS"), hwm = proc_kib(pid, "status", "VmHWM");
-    long pss = proc_kib(pid, "smaps_rollup", "Pss");
+    long rss = bench_proc_kib(pid, "status", "VmRSS"), hwm = bench_proc_kib(pid, "status", "VmHWM");
+    long pss = bench_proc_kib(pid, "smaps_rollup", "Pss");
     *rss_kib = (double)rss;
     printf("ava-shim RSS (supervising /bin/sleep 3): %ld KiB  (VmHWM %ld KiB, PSS %ld KiB)  "
            "[target <= 2048 KiB]\n",
@@ -630,179 +539,211 @@ static int bench_store(struct client *c, int total, int clients) {
     if (count_states(c, "", &have, &ended, &ok) < 0)
         return -1;
     int n = total - have;
-    int64_t t0 = mono_us();
+    int64_t t0 = bench_mono_us();
     if (n > 0 && create_many(c->srv, clients, "store-", 0, n, "/bin/true", false) > 0)
         return -1;
-    double secs = (double)(mono_us() - t0) / 1e6;
-    if (g_stop)
+    double secs = (double)(bench_mono_us() - t0) / 1e6;
+    if (bench_stop)
         return -1;
-    long rss = proc_kib(c->srv->pid, "status", "VmRSS");
-    long hwm = proc_kib(c->srv->pid, "status", "VmHWM");
+    long rss = bench_proc_kib(c->srv->pid, "status", "VmRSS");
+    long hwm = bench_proc_kib(c->srv->pid, "status", "VmHWM");
     printf("avad RSS with %d trainings stored: %.1f MiB  (VmHWM %.1f MiB)\n", total, rss / 1024.0,
            hwm / 1024.0);
-    printf("  (%d stored-only trainings created in %.2f s = %.0f creates/s)\n", n > 0 ? n : 0,
-           secs, n > 0 ? n / secs : 0.0);
+    printf("  (%d stored-only trainings created in %.2f s = %.0f creates/s)\n", n > 0 ? n : 0, secs,
+           n > 0 ? n / secs : 0.0);
     double best = 1e9;
     for (int i = 0; i < 3; i++) {
-        int64_t s = mono_us();
+        int64_t s = bench_mono_us();
         if (http(c, "/trainings", NULL) != 200)
             return -1;
-        double ms = (double)(mono_us() - s) / 1000.0;
+        double ms = (double)(bench_mono_us() - s) / 1000.0;
         best = ms < best ? ms : best;
     }
     printf("GET /api/v1/trainings with %d trainings: %.1f ms (best of 3; %.1f MiB of JSON)\n",
            total, best, c->resp.len / 1048576.0);
     printf("avad RSS after listing them: %.1f MiB\n",
-           proc_kib(c->srv->pid, "status", "VmRSS") / 1024.0);
+           bench_proc_kib(c->srv->pid, "status", "VmRSS") / 1024.0);
     return 0;
 }
 
-/* The Slurm client tools, resolved on $PATH. */
-struct slurm {
-    char sbatch[AVA_PATH_MAX], squeue[AVA_PATH_MAX], scancel[AVA_PATH_MAX], sinfo[AVA_PATH_MAX];
-};
-
-/* Finds the tools and checks that a cluster answers. Returns 0, or -1 with why filled. */
-static int slurm_find(const struct opts *o, struct slurm *sl, char *why, size_t whylen) {
-    if (o->no_slurm)
-        return snprintf(why, whylen, "--no-slurm given"), -1;
-    if (find_on_path("sbatch", sl->sbatch, sizeof sl->sbatch) < 0 ||
-        find_on_path("squeue", sl->squeue, sizeof sl->squeue) < 0 ||
-        find_on_path("scancel", sl->scancel, sizeof sl->scancel) < 0 ||
-        find_on_path("sinfo", sl->sinfo, sizeof sl->sinfo) < 0)
-        return snprintf(why, whylen, "sbatch/squeue/scancel/sinfo not on PATH"), -1;
-    if (o->slurm_conf)
-        setenv("SLURM_CONF", o->slurm_conf, 1);
-    if (!getenv("SLURM_CONF"))
-        return snprintf(why, whylen, "SLURM_CONF not set and no --slurm-conf"), -1;
-    struct ava_buf out = {0};
-    char *argv[] = {sl->sinfo, "-h", "-o", "%T", NULL};
-    int rc = run_argv(argv, &out, false);
-    bool up = rc == 0 && out.len > 0 && !strstr(out.data, "down");
-    if (!up)
-        snprintf(why, whylen, "no cluster answers for SLURM_CONF=%s (sinfo: rc %d, '%.40s')",
-                 getenv("SLURM_CONF"), rc, out.data ? out.data : "");
-    ava_buf_free(&out);
-    return up ? 0 : -1;
+/* Prints one summary line: a target met, missed or not measured. */
+static void judge(const char *what, double v, bool met, const char *fmt) {
+    char val[64] = "not measured";
+    if (!isnan(v))
+        snprintf(val, sizeof val, fmt, v);
+    printf("  %-11s %-48s %s\n", isnan(v) ? "[n/a]" : met ? "[met]" : "[NOT MET]", what, val);
 }
 
-/* Submits `sbatch --parsable -o /dev/null -J name --wrap wrap`. Returns the job id or -1. */
-static long slurm_submit(const struct slurm *sl, const char *name, const char *wrap) {
-    struct ava_buf out = {0};
-    char *argv[] = {(char *)sl->sbatch, "--parsable", "-o", "/dev/null", "-J", (char *)name,
-                    "--wrap", (char *)wrap, NULL};
-    int rc = run_argv(argv, &out, true);
-    long id = rc == 0 && out.len ? strtol(out.data, NULL, 10) : -1;
-    ava_buf_free(&out);
-    return id > 0 ? id : -1;
+/* The closing summary of the targets. */
+static void summary(const struct figures *f) {
+    double ratio = f->slurm_p50_ms / f->ava_p50_ms;
+    printf("\nsummary of targets:\n");
+    judge("create->running p50 <= 20 ms", f->ava_p50_ms, f->ava_p50_ms <= 20, "%.1f ms");
+    judge(">= 10x faster than Slurm submit->running (p50)", ratio, ratio >= 10, "%.0fx");
+    judge(">= 200 short trainings completed per second", f->ava_per_s, f->ava_per_s >= 200,
+          "%.0f/s");
+    judge("ava-shim RSS <= 2 MiB", f->shim_rss_kib, f->shim_rss_kib <= 2048, "%.0f KiB");
+    if (!isnan(f->slurm_per_s) && !isnan(f->ava_per_s))
+        printf("  (throughput: ava %.0f trainings/s vs Slurm %.1f jobs/s = %.0fx)\n", f->ava_per_s,
+               f->slurm_per_s, f->ava_per_s / f->slurm_per_s);
 }
 
-/* Fills state with `squeue -h -j ID -o %T` ("" once the job left the queue). Returns 0/-1. */
-static int slurm_state(const struct slurm *sl, long id, char *state, size_t len) {
-    struct ava_buf out = {0};
-    char ids[32];
-    snprintf(ids, sizeof ids, "%ld", id);
-    char *argv[] = {(char *)sl->squeue, "-h", "-j", ids, "-o", "%T", NULL};
-    int rc = run_argv(argv, &out, false);
-    snprintf(state, len, "%s", out.data ? out.data : "");
-    state[strcspn(state, "\r\n")] = '\0';
-    ava_buf_free(&out);
-    return rc == 0 ? 0 : -1;
+/* Prints the usage text. */
+static void usage(FILE *f) {
+    fprintf(f, "usage: lifecycle [--avad PATH] [--slurm-conf FILE | --no-slurm] [--clients N]\n"
+               "                 [--latency N] [--throughput N] [--stored N]\n"
+               "                 [--slurm-latency N] [--slurm-throughput N]\n"
+               "Starts its own avad (default: ../avad next to this program) in a temp dir and\n"
+               "prints lifecycle figures; Slurm is measured when sbatch is on PATH and\n"
+               "SLURM_CONF (or --slurm-conf) names a cluster that answers.\n");
 }
 
-/* True while a Slurm job state still holds the node (or has not started). */
-static bool slurm_active(const char *s) {
-    return !strcmp(s, "PENDING") || !strcmp(s, "CONFIGURING") || !strcmp(s, "RUNNING") ||
-           !strcmp(s, "COMPLETING") || !strcmp(s, "SUSPENDED");
-}
-
-/* One Slurm latency sample: ms from submitting until squeue says RUNNING (or later); the
- * job is then cancelled and awaited so that the next one finds the node idle. */
-static double slurm_one(const struct slurm *sl, const char *name) {
-    char st[64] = "";
-    int64_t t0 = mono_us();
-    long id = slurm_submit(sl, name, "sleep 2");
-    if (id < 0)
+/* Parses a positive count for option a. Returns 0 or -1. */
+static int parse_count(const char *a, const char *v, int *out) {
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || n < 1 || n > 1000000) {
+        fprintf(stderr, "lifecycle: %s needs a count from 1 to 1000000\n", a);
         return -1;
-    while (!g_stop && mono_us() - t0 < SLURM_JOB_TIMEOUT_MS * 1000LL) {
-        if (slurm_state(sl, id, st, sizeof st) == 0 && strcmp(st, "PENDING") != 0 &&
-            strcmp(st, "CONFIGURING") != 0)
-            break;
-        sleep_us(2000);
     }
-    double ms = (double)(mono_us() - t0) / 1000.0;
-    char ids[32];
-    snprintf(ids, sizeof ids, "%ld", id);
-    char *argv[] = {(char *)sl->scancel, ids, NULL};
-    run_argv(argv, NULL, true);
-    for (int i = 0; i < 300 && slurm_state(sl, id, st, sizeof st) == 0 && slurm_active(st); i++)
-        sleep_us(50000);
-    return g_stop ? -1 : ms;
-}
-
-/* Slurm phase 1: submit->running latency of n jobs, one at a time. Fills *p50. */
-static int slurm_latency(const struct slurm *sl, int n, double *p50) {
-    char name[64];
-    snprintf(name, sizeof name, "ava-bench-lat-%d", (int)getpid());
-    double *v = ava_xcalloc((size_t)n, sizeof *v);
-    for (int i = 0; i < n; i++) {
-        v[i] = slurm_one(sl, name);
-        if (v[i] < 0) {
-            free(v);
-            return -1;
-        }
-    }
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    *p50 = percentile(v, n, 0.5);
-    printf("slurm submit->running latency (%d jobs `sbatch --wrap 'sleep 2'`, one at a time, "
-           "squeue polled every 2 ms): p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
-           n, *p50, percentile(v, n, 0.99), v[n - 1]);
-    free(v);
+    *out = (int)n;
     return 0;
 }
 
-/* Counts the jobs named name in the given squeue states (-t list). Returns -1 on error. */
-static int slurm_count(const struct slurm *sl, const char *name, const char *states,
-                       const char *match) {
-    struct ava_buf out = {0};
-    char *argv[] = {(char *)sl->squeue, "-h", "-n", (char *)name, "-t", (char *)states,
-                    "-o",                "%T", NULL};
-    int rc = run_argv(argv, &out, false), n = 0;
-    for (char *p = out.data, *nl; rc == 0 && p && *p; p = nl + 1) {
-        nl = strchr(p, '\n');
-        if (!nl)
-            nl = p + strlen(p) - 1;
-        n += !match || !strncmp(p, match, strlen(match));
+/* Fills o from argv. Returns 0, 1 for --help, -1 on a usage error. */
+static int parse_opts(int argc, char **argv, struct opts *o) {
+    static const char *const names[] = {"--latency", "--throughput",    "--stored",
+                                        "--clients", "--slurm-latency", "--slurm-throughput"};
+    int *counts[] = {&o->lat_n,   &o->tput_n,      &o->store_n,
+                     &o->clients, &o->slurm_lat_n, &o->slurm_tput_n};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool done = false;
+        for (size_t k = 0; k < sizeof names / sizeof *names && !done; k++)
+            if (!strcmp(a, names[k])) {
+                if (parse_count(a, v, counts[k]) < 0)
+                    return -1;
+                done = true;
+                i++;
+            }
+        if (done)
+            continue;
+        if (!strcmp(a, "--avad") && v)
+            snprintf(o->avad, sizeof o->avad, "%s", argv[++i]);
+        else if (!strcmp(a, "--slurm-conf") && v)
+            o->slurm_conf = argv[++i];
+        else if (!strcmp(a, "--no-slurm"))
+            o->no_slurm = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return 1;
+        else
+            return fprintf(stderr, "lifecycle: unknown or incomplete option '%s'\n", a), -1;
     }
-    ava_buf_free(&out);
-    return rc == 0 ? n : -1;
+    if (o->clients > MAX_CLIENTS)
+        o->clients = MAX_CLIENTS;
+    return 0;
 }
 
-/* Slurm phase 2: n `sbatch --wrap true` jobs submitted at once, timed until all left the
- * queue. Fills *per_s. */
-static int slurm_throughput(const struct slurm *sl, int n, double *per_s) {
-    char name[64];
-    snprintf(name, sizeof name, "ava-bench-tput-%d", (int)getpid());
-    int64_t t0 = mono_us();
-    for (int i = 0; i < n && !g_stop; i++)
-        if (slurm_submit(sl, name, "true") < 0)
-            return -1;
-    double submit_s = (double)(mono_us() - t0) / 1e6;
-    int left = n;
-    while (!g_stop && left != 0 && mono_us() - t0 < SLURM_JOB_TIMEOUT_MS * 1000LL) {
-        sleep_us(50000);
-        left = slurm_count(sl, name, "PENDING,CONFIGURING,RUNNING,COMPLETING,SUSPENDED", NULL);
+/* The name of the file system that holds path (starting a run creates files there, so its
+ * speed shows in every figure). */
+static const char *fs_name(const char *path) {
+    static char other[32];
+    struct statfs sf;
+    if (statfs(path, &sf) < 0)
+        return "unknown";
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53UL:
+        return "ext2/3/4";
+    case 0x01021994UL:
+        return "tmpfs";
+    case 0x58465342UL:
+        return "xfs";
+    case 0x9123683EUL:
+        return "btrfs";
+    case 0x794C7630UL:
+        return "overlayfs";
     }
-    if (left != 0)
+    snprintf(other, sizeof other, "fs 0x%lx", (unsigned long)sf.f_type);
+    return other;
+}
+
+/* Prints what is measured where. */
+static void header(const struct opts *o) {
+    char when[32];
+    struct utsname u;
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    uname(&u);
+    printf("ava lifecycle benchmark, %s, %s %s, %ld online CPUs\n", when, u.sysname, u.release,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("avad: %s --cpus %s (CPU slots are scheduling units, not cores: many trivial "
+           "trainings run at once), data in %s (%s)\n",
+           o->avad, AVAD_CPUS, g_srv.data, fs_name(g_srv.data));
+}
+
+/* The ava phases, in order, on one avad. Returns 0 or -1. */
+static int run_ava(const struct opts *o, struct figures *f) {
+    struct client c;
+    if (avad_start(&g_srv, o->avad) < 0 || client_init(&c, &g_srv) < 0)
         return -1;
-    double wall = (double)(mono_us() - t0) / 1e6;
-    *per_s = n / wall;
-    int done = slurm_count(sl, name, "all", "COMPLETED");
-    printf("slurm %d short jobs (`sbatch --wrap true`): %.2f s from the first sbatch until all "
-           "left the queue = %.1f jobs/s\n",
-           n, wall, *per_s);
-    printf("  (submitting took %.2f s = %.0f sbatch/s; %d COMPLETED; %d rather than 1000 jobs: "
-           "Slurm turns over about 1 job/s per CPU slot here)\n",
-           submit_s, n / submit_s, done, n);
-    return 0;
+    header(o);
+    printf("avad RSS at start: %.1f MiB\n", bench_proc_kib(g_srv.pid, "status", "VmRSS") / 1024.0);
+    fflush(stdout);
+    int rc = bench_latency(&c, o->lat_n, &f->ava_p50_ms);
+    fflush(stdout);
+    if (rc == 0)
+        rc = bench_throughput(&c, o->tput_n, o->clients, &f->ava_per_s);
+    if (rc == 0)
+        printf("avad RSS after the throughput run: %.1f MiB\n",
+               bench_proc_kib(g_srv.pid, "status", "VmRSS") / 1024.0);
+    fflush(stdout);
+    if (rc == 0)
+        rc = bench_shim(&c, &f->shim_rss_kib);
+    fflush(stdout);
+    if (rc == 0)
+        rc = bench_store(&c, o->store_n, o->clients);
+    fflush(stdout);
+    client_free(&c);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    struct opts o = {.lat_n = 200,
+                     .tput_n = 1000,
+                     .store_n = 10000,
+                     .clients = 2,
+                     .slurm_lat_n = 20,
+                     .slurm_tput_n = 100};
+    struct figures f = {NAN, NAN, NAN, NAN, NAN};
+    int p = parse_opts(argc, argv, &o);
+    if (p != 0) {
+        usage(p > 0 ? stdout : stderr);
+        return p > 0 ? 0 : 2;
+    }
+    if (!o.avad[0] && ava_exe_dir(o.avad, sizeof o.avad - 16) == 0)
+        strcat(o.avad, "/../avad");
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_srv.data, sizeof g_srv.data, "%s/ava-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_srv.data)) {
+        perror("lifecycle: mkdtemp");
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = run_ava(&o, &f);
+    server_cleanup(&g_srv);
+    struct slurm_opts so = {o.no_slurm, o.slurm_conf, o.slurm_lat_n, o.slurm_tput_n};
+    if (rc == 0 && !bench_stop &&
+        (rc = lifecycle_slurm_run(&so, &f.slurm_p50_ms, &f.slurm_per_s)) == 0 &&
+        !isnan(f.slurm_p50_ms))
+        printf("slurm p50 / ava p50 = %.0fx  [target >= 10x]\n", f.slurm_p50_ms / f.ava_p50_ms);
+    summary(&f);
+    curl_global_cleanup();
+    if (rc < 0 || bench_stop)
+        fprintf(stderr, "lifecycle: %s\n", bench_stop ? "interrupted" : "a measurement failed");
+    return rc < 0 || bench_stop ? 1 : 0;
 }

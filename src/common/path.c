@@ -48,6 +48,14 @@ int ava_mkdir_p(const char *dir, unsigned mode, char *err) {
     size_t n = strlen(dir);
     if (n == 0 || n >= sizeof tmp)
         return ava_err(err, AVA_EINVALID, "bad directory path '%s'", dir);
+    /* the common case, parents that exist, costs one system call */
+    if (mkdir(dir, mode) == 0)
+        return 0;
+    if (errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+    }
     memcpy(tmp, dir, n + 1);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/')
