@@ -45,6 +45,24 @@ static const char *const migrations[] = {
     " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, at INTEGER NOT NULL,"
     " state TEXT NOT NULL, reason TEXT NOT NULL) STRICT;"
     "CREATE INDEX run_events_run ON run_events(run_id, id);",
+    /* 2: datasets, their formatted sets and the jobs that import and format them */
+    "CREATE TABLE datasets(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " group_id INTEGER REFERENCES groups(id), owner_id INTEGER REFERENCES users(id),"
+    " description TEXT NOT NULL DEFAULT '', source TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', samples INTEGER NOT NULL DEFAULT 0,"
+    " classes TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL) STRICT;"
+    "CREATE UNIQUE INDEX datasets_name ON datasets(name, ifnull(group_id, 0));"
+    "CREATE TABLE dataset_sets(id INTEGER PRIMARY KEY,"
+    " dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+    " format TEXT NOT NULL, percent INTEGER NOT NULL, complement INTEGER,"
+    " samples INTEGER NOT NULL, bytes INTEGER NOT NULL, options TEXT NOT NULL DEFAULT '{}',"
+    " created_at INTEGER NOT NULL, UNIQUE(dataset_id, format, percent)) STRICT;"
+    "CREATE TABLE dataset_jobs(id INTEGER PRIMARY KEY,"
+    " dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',"
+    " options TEXT NOT NULL DEFAULT '{}', executor_id TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, ended_at INTEGER) STRICT;"
+    "CREATE INDEX dataset_jobs_active ON dataset_jobs(state) WHERE state = 'running';",
 };
 
 int store_fail(struct ava_store *st, const char *what, char *err) {

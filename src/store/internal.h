@@ -7,7 +7,7 @@
 
 #include <sqlite3.h>
 
-#define STORE_STMT_CACHE 64
+#define STORE_STMT_CACHE 128
 
 struct ava_store {
     sqlite3 *db;

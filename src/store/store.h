@@ -186,4 +186,77 @@ int ava_store_run_list_active(struct ava_store *st, struct ava_run **out, size_t
 int ava_store_run_events(struct ava_store *st, int64_t run_id, struct ava_run_event **out,
                          size_t *n, char *err);
 
+/* ---- datasets, formatted sets, dataset jobs ---- */
+
+struct ava_dataset {
+    int64_t id;
+    char name[65];
+    int64_t group_id; /* 0 = public */
+    int64_t owner_id; /* 0 = the platform */
+    char owner[65];   /* "" for the platform's */
+    char group[65];   /* "" for public datasets */
+    char description[1001];
+    char source[4096]; /* the importer spec it came from */
+    char state[16];    /* absent, importing, ready, failed */
+    char reason[512];
+    int64_t samples;
+    char *classes_json; /* [{"name": ..., "count": ...}], never NULL once filled */
+    int64_t created_at;
+};
+void ava_dataset_free(struct ava_dataset *d);
+void ava_dataset_list_free(struct ava_dataset *ds, size_t n);
+
+/* Inserts d (d->id is set). AVA_EEXISTS when the name is taken by a public dataset or one of
+ * the same group. */
+int ava_store_dataset_insert(struct ava_store *st, struct ava_dataset *d, char *err);
+/* Finds a dataset visible to group_id by name (the group's own first, then public ones). */
+int ava_store_dataset_find(struct ava_store *st, const char *name, int64_t group_id,
+                           struct ava_dataset *out, char *err);
+int ava_store_dataset_get(struct ava_store *st, int64_t id, struct ava_dataset *out, char *err);
+/* Lists the public datasets, then group_id's, each by name. */
+int ava_store_dataset_list(struct ava_store *st, int64_t group_id, struct ava_dataset **out,
+                           size_t *n, char *err);
+/* Stores d's description, source, state, reason, samples and classes. */
+int ava_store_dataset_update(struct ava_store *st, const struct ava_dataset *d, char *err);
+/* Deletes a dataset with its sets and jobs. */
+int ava_store_dataset_delete(struct ava_store *st, int64_t id, char *err);
+
+struct ava_dataset_set {
+    int64_t id, dataset_id;
+    char format[16]; /* recordio, lmdb, raw */
+    int percent;
+    int complement; /* the percent of the set formatted with it, 0 when none */
+    int64_t samples, bytes;
+    char options[1024]; /* JSON: seed, encoding, quality, resize, stratified, ... */
+    int64_t created_at;
+};
+int ava_store_set_insert(struct ava_store *st, struct ava_dataset_set *set, char *err);
+int ava_store_set_find(struct ava_store *st, int64_t dataset_id, const char *format, int percent,
+                       struct ava_dataset_set *out, char *err);
+/* The sets of a dataset by format then percent (descending). *out: free(). */
+int ava_store_set_list(struct ava_store *st, int64_t dataset_id, struct ava_dataset_set **out,
+                       size_t *n, char *err);
+
+struct ava_dataset_job {
+    int64_t id, dataset_id;
+    char kind[16];  /* import, format */
+    char state[16]; /* running, succeeded, failed, cancelled */
+    char reason[512];
+    char options[1024]; /* JSON: what the job was asked */
+    char executor_id[64];
+    int64_t created_at, ended_at;
+};
+int ava_store_job_insert(struct ava_store *st, struct ava_dataset_job *job, char *err);
+/* Stores the job's state, reason, executor id and end time. */
+int ava_store_job_update(struct ava_store *st, const struct ava_dataset_job *job, char *err);
+int ava_store_job_get(struct ava_store *st, int64_t id, struct ava_dataset_job *out, char *err);
+/* Jobs of a dataset, newest first (dataset_id 0: every running job, oldest first). *out: free(). */
+int ava_store_job_list(struct ava_store *st, int64_t dataset_id, struct ava_dataset_job **out,
+                       size_t *n, char *err);
+/* Trainings whose latest run is active and that use the set DATASET/FORMAT/PERCENT (format
+ * NULL = any set of the dataset). Returns 1 and fills training with "user/name" of the first
+ * one, 0 when none, or a negative AVA_E* code. */
+int ava_store_dataset_in_use(struct ava_store *st, const char *dataset, const char *format,
+                             int percent, char *training, size_t len, char *err);
+
 #endif

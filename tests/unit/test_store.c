@@ -16,6 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the schema version the migrations in src/store/db.c end at */
+#define STORE_SCHEMA_VERSION 2
+
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 #define CHECK(cond, ...)                                                                           \
@@ -153,10 +156,10 @@ static size_t event_count(struct ava_store *st, int64_t run_id) {
 
 /* ---- lifecycle ---- */
 
-static void test_open_creates_schema_version_1_with_wal(void **state) {
+static void test_open_creates_the_latest_schema_with_wal(void **state) {
     struct fx *f = *state;
-    assert_int_equal(ava_store_schema_version(f->st), 1);
-    assert_int_equal(query_int(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(ava_store_schema_version(f->st), STORE_SCHEMA_VERSION);
+    assert_int_equal(query_int(f->db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     sqlite3 *h = NULL;
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_open_v2(f->db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -184,7 +187,7 @@ static void test_reopen_keeps_data_and_version(void **state) {
     f->st = NULL;
     char err[AVA_ERRLEN] = "";
     assert_int_equal(ava_store_open(f->db, &f->st, err), 0);
-    assert_int_equal(ava_store_schema_version(f->st), 1);
+    assert_int_equal(ava_store_schema_version(f->st), STORE_SCHEMA_VERSION);
     int64_t found = 0;
     assert_int_equal(ava_store_group_find(f->st, "team", &found, err), 0);
     assert_int_equal(found, gid);
@@ -923,7 +926,7 @@ static void test_runs_add_event_without_state_change(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        T(test_open_creates_schema_version_1_with_wal),
+        T(test_open_creates_the_latest_schema_with_wal),
         T(test_reopen_keeps_data_and_version),
         T(test_newer_schema_is_refused),
         T(test_open_in_missing_directory_fails),
