@@ -26,6 +26,11 @@ struct ava_api_config {
  * outlive the API. *out: ava_api_free. AVA_EIO when the address cannot be bound. */
 int ava_api_start(struct event_base *base, const struct ava_api_config *cfg, struct ava_store *st,
                   struct ava_sched *sched, struct ava_api **out, char *err);
+struct ava_datasets;
+/* Serves /api/v1/datasets from the registry ds (which must outlive the API); without it
+ * those routes answer 503. */
+void ava_api_set_datasets(struct ava_api *api, struct ava_datasets *ds);
+
 /* The port actually bound. */
 int ava_api_port(const struct ava_api *api);
 /* Ends open streams, closes the listener and frees the API. */

@@ -22,6 +22,7 @@ struct ava_api {
     char data_dir[4096];
     struct ava_store *st;
     struct ava_sched *sched;
+    struct ava_datasets *datasets; /* NULL: dataset routes answer 503 */
     int port;
     struct follow *follows; /* open log streams */
 };
@@ -66,6 +67,7 @@ void api_route_users(struct req *rq);
 void api_route_images(struct req *rq);
 void api_route_resources(struct req *rq);
 void api_route_trainings(struct req *rq);
+void api_route_datasets(struct req *rq);
 void api_route_logs(struct req *rq, const struct ava_training *t);
 void api_follow_free_all(struct ava_api *api);
 

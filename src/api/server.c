@@ -132,6 +132,8 @@ static void dispatch(struct req *rq) {
         api_route_resources(rq);
     else if (!strcmp(c, "trainings"))
         api_route_trainings(rq);
+    else if (!strcmp(c, "datasets"))
+        api_route_datasets(rq);
     else
         api_reply_error(rq, AVA_ENOTFOUND, "no such route: /api/v1/%s", c);
 }
@@ -187,6 +189,10 @@ int ava_api_start(struct event_base *base, const struct ava_api_config *cfg, str
                                                : ((struct sockaddr_in *)&ss)->sin_port);
     *out = api;
     return 0;
+}
+
+void ava_api_set_datasets(struct ava_api *api, struct ava_datasets *ds) {
+    api->datasets = ds;
 }
 
 int ava_api_port(const struct ava_api *api) {

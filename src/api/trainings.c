@@ -7,6 +7,7 @@
 #include "../common/path.h"
 #include "../common/strutil.h"
 #include "../common/timeutil.h"
+#include "../data/datasets.h"
 #include "../exec/exec.h"
 #include "../images/images.h"
 #include "../sched/sched.h"
@@ -164,6 +165,20 @@ static int check_set_ref(const char *what, const char *ref, char *err) {
                         what, ref);
 }
 
+/* Checks that a train or val set exists and is visible to the caller. */
+static int check_set_exists(struct req *rq, const char *what, const char *ref, char *err) {
+    struct ava_dataset d;
+    struct ava_dataset_set set;
+    char e2[AVA_ERRLEN];
+    if (!rq->api->datasets)
+        return ava_err(err, AVA_EUNAVAILABLE, "%s set %s: datasets are not served here", what, ref);
+    int r = ava_datasets_resolve(rq->api->datasets, ref, rq->user.group_id, &d, &set, e2);
+    if (r < 0)
+        return ava_err(err, r, "%s set: %s", what, e2);
+    ava_dataset_free(&d);
+    return 0;
+}
+
 /* Validates a create request into t (which then owns its strings). Nothing is stored. */
 static int parse_create(struct req *rq, json_t *body, struct ava_training *t, int *start,
                         char *err) {
@@ -207,6 +222,10 @@ static int parse_create(struct req *rq, json_t *body, struct ava_training *t, in
         r = check_set_ref("train", train, err);
     if (r == 0)
         r = check_set_ref("val", val, err);
+    if (r == 0 && train)
+        r = check_set_exists(rq, "train", train, err);
+    if (r == 0 && val)
+        r = check_set_exists(rq, "val", val, err);
     if (r == 0)
         r = ava_image_ref_split(image, iname, itag, err);
     if (r < 0)

@@ -24,6 +24,8 @@ const char avad_usage[] =
     "  --http-timeout DUR   close HTTP connections idle or slow to send for DUR (default 60s)\n"
     "  --share DIR          public image manifests are read from DIR/images\n"
     "  --shim PATH          the ava-shim binary\n"
+    "  --fashion-mnist DIR  Debian's dataset-fashion-mnist files (default\n"
+    "                       /usr/share/datasets/fashion-mnist), imported as a public dataset\n"
     "  -v, --verbose        debug logging\n"
     "  -h, --help | --version\n"
     "Durations take s, m, h, d (90s, 72h); sizes K, M, G, T.\n";
@@ -59,9 +61,9 @@ static int set_gpus(struct avad_config *cfg, const char *value, char *err) {
 }
 
 /* The settings a flag or an INI key may name. */
-static const char *const settings[] = {"data",  "listen",      "gpus",   "cpus",
-                                       "mem",   "max-runtime", "grace",  "http-timeout",
-                                       "share", "shim",        "verbose"};
+static const char *const settings[] = {"data",  "listen",      "gpus",          "cpus",
+                                       "mem",   "max-runtime", "grace",         "http-timeout",
+                                       "share", "shim",        "fashion-mnist", "verbose"};
 
 /* Copies key into k (cap bytes) with '_' spelled '-'; true when it names a setting. */
 static bool normalise_key(const char *key, char *k, size_t cap) {
@@ -116,6 +118,8 @@ int avad_config_set(struct avad_config *cfg, const char *key, const char *value,
         return set_str(cfg->share_dir, sizeof cfg->share_dir, k, value, err);
     if (!strcmp(k, "shim"))
         return set_str(cfg->shim_path, sizeof cfg->shim_path, k, value, err);
+    if (!strcmp(k, "fashion-mnist"))
+        return set_str(cfg->fashion_mnist, sizeof cfg->fashion_mnist, k, value, err);
     /* verbose, from the INI file (the flag takes no value) */
     if (strcmp(value, "true") && strcmp(value, "false") && strcmp(value, "1") && strcmp(value, "0"))
         return ava_err(err, AVA_EINVALID, "verbose: '%s' is not true or false", value);

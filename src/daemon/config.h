@@ -17,9 +17,10 @@ struct avad_config {
     int64_t mem;    /* 0 = the machine's memory */
     int64_t max_runtime_ms;
     int64_t grace_ms;
-    int64_t http_timeout_ms;      /* idle / read timeout of an HTTP connection */
-    char share_dir[AVA_PATH_MAX]; /* "" = find it */
-    char shim_path[AVA_PATH_MAX]; /* "" = find it */
+    int64_t http_timeout_ms;          /* idle / read timeout of an HTTP connection */
+    char share_dir[AVA_PATH_MAX];     /* "" = find it */
+    char shim_path[AVA_PATH_MAX];     /* "" = find it */
+    char fashion_mnist[AVA_PATH_MAX]; /* Debian's dataset-fashion-mnist folder, "" = default */
     bool verbose;
     bool help, version;
 };

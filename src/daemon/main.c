@@ -11,6 +11,7 @@
 #include "../common/path.h"
 #include "../common/sha256.h"
 #include "../common/strutil.h"
+#include "../data/datasets.h"
 #include "../exec/exec.h"
 #include "../images/images.h"
 #include "../sched/gpu.h"
@@ -123,6 +124,7 @@ struct avad {
     struct ava_pool pool;
     struct ava_executor *ex;
     struct ava_sched *sched;
+    struct ava_datasets *datasets;
     struct ava_api *api;
 };
 
@@ -178,7 +180,20 @@ static int start_services(struct avad *d, char *err) {
     if (r < 0)
         return r;
     d->ex->done_ctx = d->sched;
+    char job[AVA_PATH_MAX];
+    locate(job, sizeof job, "",
+           (const char *const[]){"ava-data-job", "../libexec/ava/ava-data-job", NULL},
+           AVA_LIBEXEC_DIR "/ava-data-job");
+    struct ava_datasets_config dc = {d->data_dir, job,
+                                     d->cfg.fashion_mnist[0] ? d->cfg.fashion_mnist : NULL};
+    r = ava_datasets_new(d->base, d->st, &dc, &d->datasets, err);
+    if (r < 0)
+        return r;
+    /* sets are resolved when runs launch, so the resolver comes before any restore */
+    ava_sched_set_resolver(d->sched, ava_datasets_set_info, d->datasets);
     r = ava_sched_restore(d->sched, err);
+    if (r == 0)
+        r = ava_datasets_restore(d->datasets, err);
     if (r < 0)
         return r;
     struct ava_api_config ac = {d->cfg.host,
@@ -191,6 +206,7 @@ static int start_services(struct avad *d, char *err) {
     r = ava_api_start(d->base, &ac, d->st, d->sched, &d->api, err);
     if (r < 0)
         return r;
+    ava_api_set_datasets(d->api, d->datasets);
     write_endpoint(d->data_dir, d->cfg.host, ava_api_port(d->api));
     ava_log_info("listening on http://%s:%d (data in %s)", d->cfg.host, ava_api_port(d->api),
                  d->data_dir);
@@ -200,6 +216,7 @@ static int start_services(struct avad *d, char *err) {
 /* Frees everything; running trainings are left to their shims. */
 static void teardown(struct avad *d) {
     ava_api_free(d->api);
+    ava_datasets_free(d->datasets);
     ava_sched_free(d->sched);
     if (d->ex)
         d->ex->destroy(d->ex);

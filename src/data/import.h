@@ -10,8 +10,10 @@
  *   lst:FILE,ROOT                         an im2rec list: index TAB label TAB relative/path
  *   jsonlist:FILE                         one JSON object per line: {"url": path or file://
  *                                         URL, "label": class name or index}
- * Paths in lists are relative to ROOT (lst) or to the list's folder (jsonlist, when not
- * absolute); ".." components and (for lst) absolute paths are refused. */
+ * Paths in lists are relative to ROOT (lst) or to the list's folder (jsonlist); ".."
+ * components and absolute paths are refused, except that a jsonlist file:// URL may name any
+ * absolute path. A relative path (and every imagefolder file) must also stay inside its folder
+ * once symlinks are resolved. */
 #ifndef AVA_DATA_IMPORT_H
 #define AVA_DATA_IMPORT_H
 

@@ -20,20 +20,33 @@ struct ava_datum {
 
 /* Serialises d into *out (malloc'd, *len bytes; caller frees) exactly as protobuf's C++
  * serialiser does for Caffe's message (fields in number order, encoded written even when
- * false for raw datums as convert_imageset does). */
+ * false for raw datums as convert_imageset does). A raw datum needs channels*height*width ==
+ * len (else AVA_EINVALID); an encoded one's shape fields are ignored. AVA_ETOOLARGE past
+ * 2 GiB - 64 bytes of data (Caffe reads at most INT_MAX bytes). */
 int ava_datum_encode(const struct ava_datum *d, uint8_t **out, size_t *len, char *err);
 /* Parses a serialised Datum (for tests and readers). data points into buf. Returns 0 or
  * AVA_EINVALID for malformed input (truncated varint, wrong wire type, length past end). */
 int ava_datum_decode(const uint8_t *buf, size_t len, struct ava_datum *d, char *err);
 
 struct ava_lmdb_writer;
-/* Creates DIR (must not exist, like convert_imageset) with data.mdb and lock.mdb. */
+/* Creates DIR (must not exist, like convert_imageset) with data.mdb and lock.mdb. Returns 0,
+ * AVA_EEXISTS when DIR exists, AVA_EIO. *out: ava_lmdb_writer_close. The map starts at
+ * AVA_LMDB_INITIAL_MAP bytes and doubles whenever it fills. */
 int ava_lmdb_writer_open(const char *dir, struct ava_lmdb_writer **out, char *err);
-/* Puts one datum under key sprintf("%08d_%s", index, name). Commits every 1000 puts; grows
- * the map (doubling) on MDB_MAP_FULL and retries. */
+#define AVA_LMDB_INITIAL_MAP ((size_t)64 << 20)
+/* The same with a chosen initial map size in bytes (rounded up to whole pages, at least
+ * 64 KiB; tests use a tiny one to exercise the growth). */
+int ava_lmdb_writer_open_mapsize(const char *dir, size_t initial_map, struct ava_lmdb_writer **out,
+                                 char *err);
+/* Puts one datum under key sprintf("%08d_%s", index, name) (index >= 0; the key must fit
+ * LMDB's 511-byte limit). Commits every 1000 puts, or earlier once the puts not yet committed
+ * hold 64 MiB, which bounds the memory kept to redo them; grows the map (doubling) on
+ * MDB_MAP_FULL and redoes them. Returns 0, AVA_EINVALID (bad datum, index or key),
+ * AVA_EEXISTS (the key was put before; the writer stays usable), AVA_ETOOLARGE (the map would
+ * pass 1 TiB), AVA_EIO (the writer then refuses further puts). */
 int ava_lmdb_writer_put(struct ava_lmdb_writer *w, int index, const char *name,
                         const struct ava_datum *d, char *err);
-/* Commits and closes; frees w in every case. */
+/* Commits, syncs data.mdb to disk and closes; frees w in every case. NULL is a no-op. */
 int ava_lmdb_writer_close(struct ava_lmdb_writer *w, char *err);
 
 #endif

@@ -15,11 +15,11 @@ enum ava_pix {
 };
 
 struct ava_sample {
-    int label;            /* class index, 0 <= label < number of classes */
-    const char *name;     /* relative path ("cat/001.jpg" or "train/00042.png"): no "..", not
-                             absolute, no newline or tab; used in keys and lists */
+    int label;        /* class index, 0 <= label < number of classes */
+    const char *name; /* relative path ("cat/001.jpg" or "train/00042.png"): no "..", not
+                         absolute, no newline or tab; used in keys and lists */
     enum ava_pix pix;
-    int width, height;    /* for GRAY/RGB; for ENCODED when known, else 0 */
+    int width, height; /* for GRAY/RGB; for ENCODED when known, else 0 */
     const uint8_t *data;
     size_t len;
 };

@@ -63,6 +63,10 @@ struct ava_prepare {
     const char *gpus;           /* allocated device indices "0,1" or "": NULL = not yet
                                    allocated, so spec.json is not written */
     int64_t grace_ms;
+    /* the formatted sets the run reads, NULL when none: their folders (AVA_TRAIN_DIR,
+     * AVA_VAL_DIR) and the JSON written to config/trainsetinfo and config/valsetinfo */
+    const char *train_dir, *val_dir;
+    const char *train_info, *val_info;
 };
 
 /* Creates the run dir, config/trainingspec, the output and log folders and, once gpus is

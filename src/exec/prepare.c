@@ -88,6 +88,10 @@ static json_t *build_env(const struct ava_prepare *p) {
     env_set(env, "AVA_OUTPUT_DIR", ps->output_dir);
     env_set(env, "AVA_CONFIG_DIR", ps->config_dir);
     env_set(env, "AVA_LOG_PATH", ps->log_path);
+    if (p->train_dir)
+        env_set(env, "AVA_TRAIN_DIR", p->train_dir);
+    if (p->val_dir)
+        env_set(env, "AVA_VAL_DIR", p->val_dir);
     env_set(env, "CUDA_VISIBLE_DEVICES", p->gpus ? p->gpus : "");
     env_set(env, "NVIDIA_VISIBLE_DEVICES", p->gpus ? p->gpus : "");
     return env;
@@ -136,6 +140,14 @@ int ava_exec_prepare(const struct ava_prepare *p, char *err) {
         r = ava_path_join(path, sizeof path, err, ps->config_dir, "trainingspec", NULL);
     if (r == 0)
         r = write_json(path, training_spec_json(p), err);
+    const char *infos[2][2] = {{"trainsetinfo", p->train_info}, {"valsetinfo", p->val_info}};
+    for (int i = 0; i < 2 && r == 0; i++) {
+        if (!infos[i][1])
+            continue;
+        r = ava_path_join(path, sizeof path, err, ps->config_dir, infos[i][0], NULL);
+        if (r == 0)
+            r = ava_file_write_atomic(path, infos[i][1], strlen(infos[i][1]), 0644, err);
+    }
     if (r < 0 || !p->gpus)
         return r;
     json_t *args = json_loads(t->args_json ? t->args_json : "[]", 0, NULL);

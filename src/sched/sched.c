@@ -33,6 +33,8 @@ struct ava_sched {
     struct ava_executor *ex;
     struct ava_sched_config cfg;
     struct entry *head; /* FIFO: queued runs keep their order, running ones stay in place */
+    ava_sched_resolver_fn resolve;
+    void *resolve_ctx;
 };
 
 int ava_sched_new(struct ava_store *st, struct ava_pool *pool, struct ava_executor *ex,
@@ -57,6 +59,11 @@ void ava_sched_free(struct ava_sched *s) {
         free(e);
     }
     free(s);
+}
+
+void ava_sched_set_resolver(struct ava_sched *s, ava_sched_resolver_fn fn, void *ctx) {
+    s->resolve = fn;
+    s->resolve_ctx = ctx;
 }
 
 const struct ava_pool *ava_sched_pool(const struct ava_sched *s) {
@@ -141,14 +148,55 @@ static void describe_alloc(const struct entry *e, const char *gpus, char *out, s
                  e->want_cpus == 1 ? "" : "s");
 }
 
+/* Finds a train or val set through the resolver. */
+static int resolve_set(struct ava_sched *s, const char *what, const char *ref, int64_t group_id,
+                       char *dir, size_t dirlen, char **info, char *err) {
+    char e2[AVA_ERRLEN];
+    if (!s->resolve)
+        return ava_err(err, AVA_EUNAVAILABLE, "%s set %s: datasets are not available", what, ref);
+    int r = s->resolve(s->resolve_ctx, ref, group_id, dir, dirlen, info, e2);
+    return r < 0 ? ava_err(err, r, "%s set: %s", what, e2) : 0;
+}
+
+/* Writes what the shim needs to launch e: the image's environment, the sets, spec.json. */
+static int prepare_launch(struct ava_sched *s, const struct entry *e, const struct ava_training *t,
+                          const char *gpus, char *err) {
+    struct ava_image img = {0};
+    struct ava_run_paths paths;
+    char tdir[AVA_PATH_MAX], vdir[AVA_PATH_MAX], iname[66] = "";
+    char *tinfo = NULL, *vinfo = NULL, *colon = strchr(t->image, ':');
+    snprintf(iname, sizeof iname, "%.*s", colon ? (int)(colon - t->image) : 0, t->image);
+    int rc = ava_store_image_find(s->st, iname, colon ? colon + 1 : "", t->group_id, &img, err);
+    if (rc == 0)
+        rc = ava_exec_paths(s->cfg.data_dir, t, e->number, &paths, err);
+    if (rc == 0 && t->train_set)
+        rc = resolve_set(s, "train", t->train_set, t->group_id, tdir, sizeof tdir, &tinfo, err);
+    if (rc == 0 && t->val_set)
+        rc = resolve_set(s, "val", t->val_set, t->group_id, vdir, sizeof vdir, &vinfo, err);
+    struct ava_prepare p = {t,
+                            e->number,
+                            &paths,
+                            img.env_json,
+                            gpus,
+                            s->cfg.grace_ms,
+                            tinfo ? tdir : NULL,
+                            vinfo ? vdir : NULL,
+                            tinfo,
+                            vinfo};
+    if (rc == 0)
+        rc = ava_exec_prepare(&p, err);
+    free(tinfo);
+    free(vinfo);
+    ava_image_free(&img);
+    return rc;
+}
+
 /* Launches queued entry e, which already holds its allocation. Returns false when the run
  * ended failed instead (its entry is then removed). */
 static bool launch(struct ava_sched *s, struct entry *e) {
     char err[AVA_ERRLEN], gpus[128], reason[256], id[64] = "";
     struct ava_training t = {0};
     struct ava_run r;
-    struct ava_image img = {0};
-    struct ava_run_paths paths;
     if (ava_store_run_get(s->st, e->training_id, e->number, &r, err) < 0 ||
         ava_store_training_get(s->st, e->training_id, &t, err) < 0) {
         ava_log_error("run %lld vanished: %s", (long long)e->run_id, err);
@@ -156,14 +204,7 @@ static bool launch(struct ava_sched *s, struct entry *e) {
         return false;
     }
     ava_pool_gpu_list(s->pool, &e->alloc, gpus, sizeof gpus);
-    char iname[66] = "", *colon = strchr(t.image, ':');
-    snprintf(iname, sizeof iname, "%.*s", colon ? (int)(colon - t.image) : 0, t.image);
-    int rc = ava_store_image_find(s->st, iname, colon ? colon + 1 : "", t.group_id, &img, err);
-    struct ava_prepare p = {&t, e->number, &paths, img.env_json, gpus, s->cfg.grace_ms};
-    if (rc == 0)
-        rc = ava_exec_paths(s->cfg.data_dir, &t, e->number, &paths, err);
-    if (rc == 0)
-        rc = ava_exec_prepare(&p, err);
+    int rc = prepare_launch(s, e, &t, gpus, err);
     if (rc == 0) {
         describe_alloc(e, gpus, reason, sizeof reason);
         r.started_at = ava_now_ms();
@@ -179,7 +220,6 @@ static bool launch(struct ava_sched *s, struct entry *e) {
         ava_store_run_set_executor(s->st, e->run_id, s->ex->name, id, NULL);
     if (rc < 0)
         fail_start(s, &r, err);
-    ava_image_free(&img);
     ava_training_free(&t);
     if (rc < 0) {
         entry_remove(s, e);
@@ -233,7 +273,8 @@ int ava_sched_start(struct ava_sched *s, int64_t training_id, const char *who, s
     }
     char perr[AVA_ERRLEN];
     struct entry *e = entry_new(s, &t, &r, &paths, perr);
-    struct ava_prepare p = {&t, r.number, &paths, NULL, NULL, s->cfg.grace_ms};
+    struct ava_prepare p = {
+        .training = &t, .number = r.number, .paths = &paths, .grace_ms = s->cfg.grace_ms};
     if (!e || ava_exec_prepare(&p, perr) < 0) {
         fail_start(s, &r, perr);
         free(e);
@@ -343,7 +384,8 @@ static struct entry *restore_one(struct ava_sched *s, struct ava_run *r) {
         return NULL;
     }
     struct entry *e = entry_new(s, &t, r, &paths, err);
-    struct ava_prepare p = {&t, r->number, &paths, NULL, NULL, s->cfg.grace_ms};
+    struct ava_prepare p = {
+        .training = &t, .number = r->number, .paths = &paths, .grace_ms = s->cfg.grace_ms};
     struct entry *gone = NULL;
     if (!e) {
         fail_start(s, r, err);

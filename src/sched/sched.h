@@ -19,12 +19,20 @@ struct ava_sched_config {
     int64_t grace_ms;     /* SIGTERM -> SIGKILL for stop and the time limit */
 };
 
+/* Resolves a formatted set reference ("DATASET/FORMAT/PERCENT") seen by group_id: fills dir
+ * (dirlen bytes) and *info, a malloc'd JSON description for config/trainsetinfo. */
+typedef int (*ava_sched_resolver_fn)(void *ctx, const char *ref, int64_t group_id, char *dir,
+                                     size_t dirlen, char **info, char *err);
+
 /* Creates a scheduler over store, pool and executor (all owned by the caller and outliving
  * the scheduler). The executor's done callback must be ava_sched_on_done with the
  * scheduler as ctx. *out: ava_sched_free. */
 int ava_sched_new(struct ava_store *st, struct ava_pool *pool, struct ava_executor *ex,
                   const struct ava_sched_config *cfg, struct ava_sched **out, char *err);
 void ava_sched_free(struct ava_sched *s);
+/* Sets how train and val sets are found at launch; without one a training that names a set
+ * fails to start. */
+void ava_sched_set_resolver(struct ava_sched *s, ava_sched_resolver_fn fn, void *ctx);
 
 /* After a daemon (re)start: loads every non-terminal run, re-claims the resources of running
  * ones and re-attaches to their supervisors (or ends them failed/lost), re-queues the rest in

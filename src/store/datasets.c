@@ -222,6 +222,15 @@ int ava_store_set_find(struct ava_store *st, int64_t dataset_id, const char *for
     return ava_err(err, AVA_ENOTFOUND, "no %s set of %d%%", format, percent);
 }
 
+int ava_store_set_delete(struct ava_store *st, int64_t id, char *err) {
+    static const char sql[] = "DELETE FROM dataset_sets WHERE id = ?";
+    sqlite3_stmt *s = store_stmt(st, sql, err);
+    if (!s)
+        return AVA_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : store_fail(st, "delete formatted set", err);
+}
+
 int ava_store_set_list(struct ava_store *st, int64_t dataset_id, struct ava_dataset_set **out,
                        size_t *n, char *err) {
     static const char sql[] =

@@ -1,0 +1,384 @@
+/* recordio.c: MXNet RecordIO .rec/.idx writer (dmlc-core's part splitting) and its reader. */
+#include "recordio.h"
+
+#include "../common/buf.h"
+#include "../common/err.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The magic word as it lies on disk; compared through memcpy so host byte order is moot. */
+static const uint8_t magic_le[4] = {0x0a, 0x23, 0xd7, 0xce};
+#define STDIO_BUF_SIZE (1u << 20)
+#define CFLAG_WHOLE 0u
+#define CFLAG_FIRST 1u
+#define CFLAG_MIDDLE 2u
+#define CFLAG_LAST 3u
+#define LEN_MASK ((1u << 29) - 1)
+
+static void put_u32le(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_u64le(uint8_t *p, uint64_t v) {
+    put_u32le(p, (uint32_t)v);
+    put_u32le(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get_u64le(const uint8_t *p) {
+    return (uint64_t)get_u32le(p) | (uint64_t)get_u32le(p + 4) << 32;
+}
+
+void ava_irheader_pack(const struct ava_irheader *h, uint8_t out[AVA_IRHEADER_SIZE]) {
+    uint32_t label_bits;
+    memcpy(&label_bits, &h->label, 4); /* IEEE-754 single; written LE like the u32s */
+    put_u32le(out, h->flag);
+    put_u32le(out + 4, label_bits);
+    put_u64le(out + 8, h->id);
+    put_u64le(out + 16, h->id2);
+}
+
+int ava_irheader_unpack(const uint8_t *p, size_t len, struct ava_irheader *h) {
+    if (len < AVA_IRHEADER_SIZE)
+        return AVA_EINVALID;
+    uint32_t label_bits = get_u32le(p + 4);
+    h->flag = get_u32le(p);
+    memcpy(&h->label, &label_bits, 4);
+    h->id = get_u64le(p + 8);
+    h->id2 = get_u64le(p + 16);
+    return 0;
+}
+
+/* ---- writer ---- */
+
+struct ava_recordio_writer {
+    FILE *rec, *idx;
+    char *rec_path, *idx_path;
+    char *rec_vbuf, *idx_vbuf; /* stdio buffers, freed after fclose */
+    uint64_t offset;           /* bytes written to the .rec */
+    bool broken;               /* a write failed midway: the .rec may end in a partial record */
+};
+
+/* A record handed over in pieces (IRHeader + payload) so it need not be copied together.
+ * Every piece but the last has a length divisible by 4, which keeps the 4-byte alignment of
+ * the magic scan identical to a scan over the concatenation. */
+struct piece {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* Opens one output file with a large stdio buffer. */
+static FILE *open_out(const char *path, const char *mode, char **vbuf, char *err) {
+    FILE *f = fopen(path, mode);
+    if (!f) {
+        ava_err(err, AVA_EIO, "cannot create %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    *vbuf = ava_xmalloc(STDIO_BUF_SIZE);
+    setvbuf(f, *vbuf, _IOFBF, STDIO_BUF_SIZE);
+    return f;
+}
+
+int ava_recordio_writer_open(const char *rec_path, const char *idx_path,
+                             struct ava_recordio_writer **out, char *err) {
+    *out = NULL;
+    struct ava_recordio_writer *w = ava_xcalloc(1, sizeof *w);
+    w->rec_path = ava_xstrdup(rec_path);
+    w->idx_path = ava_xstrdup(idx_path);
+    w->rec = open_out(rec_path, "wb", &w->rec_vbuf, err);
+    if (w->rec)
+        w->idx = open_out(idx_path, "w", &w->idx_vbuf, err);
+    if (!w->idx) {
+        ava_recordio_writer_close(w, NULL);
+        return AVA_EIO;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Writes n bytes to the .rec, counting them. */
+static int rec_put(struct ava_recordio_writer *w, const void *p, size_t n, char *err) {
+    if (n && fwrite_unlocked(p, 1, n, w->rec) != n) {
+        w->broken = true;
+        return ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(errno));
+    }
+    w->offset += n;
+    return 0;
+}
+
+/* Writes bytes [from, to) of the record that the pieces make up. */
+static int rec_put_range(struct ava_recordio_writer *w, const struct piece *pc, int npc,
+                         size_t from, size_t to, char *err) {
+    size_t base = 0;
+    for (int i = 0; i < npc && from < to; i++) {
+        size_t end = base + pc[i].len;
+        if (from < end) {
+            size_t n = (to < end ? to : end) - from;
+            int rc = rec_put(w, pc[i].p + (from - base), n, err);
+            if (rc)
+                return rc;
+            from += n;
+        }
+        base = end;
+    }
+    return 0;
+}
+
+/* Writes one part header: magic, then lrec = cflag << 29 | len. */
+static int rec_put_head(struct ava_recordio_writer *w, uint32_t cflag, size_t len, char *err) {
+    uint8_t head[8];
+    memcpy(head, magic_le, 4);
+    put_u32le(head + 4, cflag << 29 | (uint32_t)len);
+    return rec_put(w, head, sizeof head, err);
+}
+
+/* Writes a record the way dmlc-core's RecordIOWriter::WriteRecord does: each magic word at
+ * a 4-byte-aligned offset ends a part (cflag 1 for the first, 2 after) and is dropped; the
+ * rest is the last part (cflag 3, or 0 when nothing was split); zero padding to 4 bytes at
+ * the end only, since every earlier part has an aligned length. */
+static int rec_put_record(struct ava_recordio_writer *w, const struct piece *pc, int npc,
+                          size_t len, char *err) {
+    size_t dptr = 0, base = 0;
+    int rc;
+    for (int k = 0; k < npc; k++) {
+        for (size_t i = 0; i + 4 <= pc[k].len; i += 4) {
+            if (memcmp(pc[k].p + i, magic_le, 4) != 0)
+                continue;
+            size_t at = base + i;
+            if ((rc = rec_put_head(w, dptr == 0 ? CFLAG_FIRST : CFLAG_MIDDLE, at - dptr, err)) ||
+                (rc = rec_put_range(w, pc, npc, dptr, at, err)))
+                return rc;
+            dptr = at + 4;
+        }
+        base += pc[k].len;
+    }
+    static const uint8_t zeros[4] = {0};
+    if ((rc = rec_put_head(w, dptr != 0 ? CFLAG_LAST : CFLAG_WHOLE, len - dptr, err)) ||
+        (rc = rec_put_range(w, pc, npc, dptr, len, err)) ||
+        (rc = rec_put(w, zeros, (4 - len % 4) % 4, err)))
+        return rc;
+    return 0;
+}
+
+/* Checks the size limit, writes the record and its idx line. */
+static int write_pieces(struct ava_recordio_writer *w, uint64_t key, const struct piece *pc,
+                        int npc, size_t len, char *err) {
+    if (len > AVA_RECORDIO_MAX_LEN)
+        return ava_err(err, AVA_ETOOLARGE,
+                       "a record of %zu bytes is too large for RecordIO (the limit is %u bytes)",
+                       len, AVA_RECORDIO_MAX_LEN);
+    if (w->broken)
+        return ava_err(err, AVA_EIO, "%s: an earlier write failed", w->rec_path);
+    uint64_t start = w->offset;
+    int rc = rec_put_record(w, pc, npc, len, err);
+    if (rc)
+        return rc;
+    if (fprintf(w->idx, "%" PRIu64 "\t%" PRIu64 "\n", key, start) < 0) {
+        w->broken = true;
+        return ava_err(err, AVA_EIO, "cannot write %s: %s", w->idx_path, strerror(errno));
+    }
+    return 0;
+}
+
+int ava_recordio_write(struct ava_recordio_writer *w, uint64_t key, const void *data, size_t len,
+                       char *err) {
+    struct piece pc = {data, len};
+    return write_pieces(w, key, &pc, 1, len, err);
+}
+
+int ava_recordio_write_image(struct ava_recordio_writer *w, uint64_t key, float label, uint64_t id,
+                             const void *payload, size_t len, char *err) {
+    uint8_t head[AVA_IRHEADER_SIZE];
+    struct ava_irheader h = {.flag = 0, .label = label, .id = id, .id2 = 0};
+    ava_irheader_pack(&h, head);
+    struct piece pc[2] = {{head, sizeof head}, {payload, len}};
+    /* the sum cannot wrap: len beyond the limit is refused whatever the header adds */
+    size_t total = len > AVA_RECORDIO_MAX_LEN ? len : len + sizeof head;
+    return write_pieces(w, key, pc, 2, total, err);
+}
+
+uint64_t ava_recordio_writer_bytes(const struct ava_recordio_writer *w) {
+    return w->offset;
+}
+
+/* Flushes, fsyncs and closes f; returns rc, or AVA_EIO when rc was 0 and this fails. */
+static int close_out(FILE *f, const char *path, int rc, char *err) {
+    if (!f)
+        return rc;
+    int e = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        e = errno;
+    if (fclose(f) != 0 && e == 0)
+        e = errno;
+    if (e && rc == 0)
+        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", path, strerror(e));
+    return rc;
+}
+
+int ava_recordio_writer_close(struct ava_recordio_writer *w, char *err) {
+    if (!w)
+        return 0;
+    int rc = w->broken ? ava_err(err, AVA_EIO, "%s: an earlier write failed", w->rec_path) : 0;
+    rc = close_out(w->rec, w->rec_path, rc, err);
+    rc = close_out(w->idx, w->idx_path, rc, err);
+    free(w->rec_vbuf);
+    free(w->idx_vbuf);
+    free(w->rec_path);
+    free(w->idx_path);
+    free(w);
+    return rc;
+}
+
+/* ---- reader ---- */
+
+struct ava_recordio_reader {
+    FILE *f;
+    char *path;
+    uint64_t pos;  /* byte offset of the next part header */
+    uint64_t size; /* file size, to refuse lengths past the end before allocating */
+    uint8_t *buf;
+    size_t cap;
+};
+
+int ava_recordio_reader_open(const char *rec_path, struct ava_recordio_reader **out, char *err) {
+    *out = NULL;
+    FILE *f = fopen(rec_path, "rb");
+    if (!f)
+        return ava_err(err, errno == ENOENT ? AVA_ENOTFOUND : AVA_EIO, "cannot open %s: %s",
+                       rec_path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ava_err(err, AVA_EINVALID, "%s is not a regular file", rec_path);
+    }
+    struct ava_recordio_reader *r = ava_xcalloc(1, sizeof *r);
+    r->f = f;
+    r->path = ava_xstrdup(rec_path);
+    r->size = (uint64_t)st.st_size;
+    r->cap = 256;
+    r->buf = ava_xmalloc(r->cap);
+    *out = r;
+    return 0;
+}
+
+/* Makes room for n bytes in the record buffer. */
+static void reader_reserve(struct ava_recordio_reader *r, size_t n) {
+    if (n <= r->cap)
+        return;
+    size_t cap = r->cap;
+    while (cap < n)
+        cap *= 2;
+    r->buf = ava_xrealloc(r->buf, cap);
+    r->cap = cap;
+}
+
+/* Checks that a part with this cflag may follow `part` earlier parts of the record. */
+static int check_cflag(const struct ava_recordio_reader *r, uint32_t cflag, int part, uint64_t at,
+                       uint64_t start, char *err) {
+    if (part == 0 && (cflag == CFLAG_MIDDLE || cflag == CFLAG_LAST))
+        return ava_err(err, AVA_EINVALID,
+                       "%s: corrupt record at byte %" PRIu64
+                       ": a continuation part (cflag %u) with no first part",
+                       r->path, at, cflag);
+    if (part > 0 && (cflag == CFLAG_WHOLE || cflag == CFLAG_FIRST))
+        return ava_err(err, AVA_EINVALID,
+                       "%s: corrupt record at byte %" PRIu64 ": the record begun at byte %" PRIu64
+                       " continues with cflag %u instead of a middle or last part",
+                       r->path, at, start, cflag);
+    return 0;
+}
+
+/* Reads one part header at r->pos into *cflag and *plen. Returns 1, 0 at a clean end (only
+ * allowed before a record's first part), or AVA_EINVALID / AVA_EIO. */
+static int read_head(struct ava_recordio_reader *r, int part, uint64_t start, uint32_t *cflag,
+                     uint32_t *plen, char *err) {
+    uint8_t head[8];
+    size_t n = fread_unlocked(head, 1, sizeof head, r->f);
+    if (n < sizeof head && ferror(r->f))
+        return ava_err(err, AVA_EIO, "cannot read %s: %s", r->path, strerror(errno));
+    if (n == 0 && part == 0)
+        return 0;
+    if (n < sizeof head)
+        return ava_err(err, AVA_EINVALID,
+                       "%s: truncated record at byte %" PRIu64 ": %s ends inside a part header",
+                       r->path, r->pos, part ? "a multi-part record" : "the file");
+    if (memcmp(head, magic_le, 4) != 0)
+        return ava_err(err, AVA_EINVALID,
+                       "%s: bad magic 0x%08x at byte %" PRIu64 " (expected 0x%08x)", r->path,
+                       get_u32le(head), r->pos, AVA_RECORDIO_MAGIC);
+    uint32_t lrec = get_u32le(head + 4);
+    *cflag = lrec >> 29;
+    *plen = lrec & LEN_MASK;
+    int rc = check_cflag(r, *cflag, part, r->pos, start, err);
+    return rc ? rc : 1;
+}
+
+int ava_recordio_read(struct ava_recordio_reader *r, const uint8_t **data, size_t *len, char *err) {
+    uint64_t start = r->pos;
+    size_t total = 0;
+    for (int part = 0;; part++) {
+        uint32_t cflag = 0, plen = 0;
+        int rc = read_head(r, part, start, &cflag, &plen, err);
+        if (rc <= 0)
+            return rc;
+        uint64_t at = r->pos;
+        size_t padded = ((size_t)plen + 3) & ~(size_t)3;
+        size_t joined = total + (part ? 4 : 0) + plen;
+        if (joined > AVA_RECORDIO_MAX_LEN)
+            return ava_err(err, AVA_EINVALID,
+                           "%s: corrupt record at byte %" PRIu64 ": its parts exceed %u bytes",
+                           r->path, start, AVA_RECORDIO_MAX_LEN);
+        if (at + 8 + padded > r->size)
+            return ava_err(err, AVA_EINVALID,
+                           "%s: truncated record at byte %" PRIu64 ": the part declares %u bytes"
+                           " but the file ends at byte %" PRIu64,
+                           r->path, at, plen, r->size);
+        reader_reserve(r, total + 4 + padded);
+        if (part) {
+            memcpy(r->buf + total, magic_le, 4); /* the escaped word goes back between parts */
+            total += 4;
+        }
+        if (padded && fread_unlocked(r->buf + total, 1, padded, r->f) != padded)
+            return ava_err(err, AVA_EINVALID, "%s: truncated record at byte %" PRIu64, r->path, at);
+        total += plen;
+        r->pos = at + 8 + padded;
+        if (cflag == CFLAG_WHOLE || cflag == CFLAG_LAST)
+            break;
+    }
+    *data = r->buf;
+    *len = total;
+    return 1;
+}
+
+int ava_recordio_seek(struct ava_recordio_reader *r, uint64_t offset, char *err) {
+    if (offset % 4 != 0 || offset > r->size)
+        return ava_err(err, AVA_EINVALID,
+                       "%s: offset %" PRIu64 " is not a record position (file of %" PRIu64
+                       " bytes)",
+                       r->path, offset, r->size);
+    if (fseeko(r->f, (off_t)offset, SEEK_SET) != 0)
+        return ava_err(err, AVA_EIO, "cannot seek in %s: %s", r->path, strerror(errno));
+    r->pos = offset;
+    return 0;
+}
+
+void ava_recordio_reader_close(struct ava_recordio_reader *r) {
+    if (!r)
+        return;
+    fclose(r->f);
+    free(r->path);
+    free(r->buf);
+    free(r);
+}

@@ -1,0 +1,679 @@
+/* test_data_formats.c: src/data writers: RecordIO bytes, escaping and reader, Caffe Datum
+ * bytes and LMDB sets, raw sets and im2rec lists, each against hand-derived golden bytes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "../../src/common/err.h"
+#include "../../src/common/file.h"
+#include "../../src/common/path.h"
+#include "../../src/data/lmdbw.h"
+#include "../../src/data/rawset.h"
+#include "../../src/data/recordio.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+/* Fails the running test with a message naming the table case. */
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fail_msg(__VA_ARGS__);                                                                 \
+    } while (0)
+/* The magic word as it lies on disk, and a part header's lrec (cflag << 29 | len) as LE. */
+#define M 0x0a, 0x23, 0xd7, 0xce
+#define LREC(cflag, len)                                                                           \
+    (len) & 0xff, ((len) >> 8) & 0xff, ((len) >> 16) & 0xff, ((cflag) << 5) | ((len) >> 24)
+
+/* ---- helpers ---- */
+
+static void make_tmpdir(char *out, size_t outlen) {
+    snprintf(out, outlen, "/tmp/ava-test-formats-XXXXXX");
+    assert_non_null(mkdtemp(out));
+}
+
+static void remove_tmpdir(const char *dir) {
+    assert_int_equal(ava_rm_rf(dir, NULL), 0);
+}
+
+static char *slurp(const char *path, size_t *len) {
+    char err[AVA_ERRLEN] = "", *data = NULL;
+    if (ava_file_read_all(path, 64u << 20, &data, len, err) != 0)
+        fail_msg("read %s: %s", path, err);
+    return data;
+}
+
+static void write_bytes(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Fails with both byte strings in hex when they differ. */
+static void check_bytes(const char *what, const void *got, size_t glen, const void *want,
+                        size_t wlen) {
+    if (glen == wlen && memcmp(got, want, wlen) == 0)
+        return;
+    char g[600] = "", w[600] = "";
+    for (size_t i = 0; i < glen && i < 190; i++)
+        sprintf(g + 3 * i, "%02x ", ((const uint8_t *)got)[i]);
+    for (size_t i = 0; i < wlen && i < 190; i++)
+        sprintf(w + 3 * i, "%02x ", ((const uint8_t *)want)[i]);
+    fail_msg("%s:\n got  (%zu) %s\n want (%zu) %s", what, glen, g, wlen, w);
+}
+
+static void check_file(const char *path, const void *want, size_t wlen) {
+    size_t n;
+    char *got = slurp(path, &n);
+    check_bytes(path, got, n, want, wlen);
+    free(got);
+}
+
+/* xorshift64: reproducible test data */
+static uint64_t rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* ---- RecordIO writer: golden bytes ---- */
+
+struct rec_case {
+    const char *name;
+    uint8_t in[20];
+    size_t in_len;
+    uint8_t out[64];
+    size_t out_len;
+};
+
+/* Expected parts derived by hand from dmlc-core's WriteRecord: split at magic words at
+ * offsets 0, 4, 8...; cflag 1 first part, 2 middle, 3 last, 0 unsplit; pad only at the end. */
+static const struct rec_case rec_cases[] = {
+    {"5 bytes",
+     {'h', 'e', 'l', 'l', 'o'},
+     5,
+     {M, LREC(0, 5), 'h', 'e', 'l', 'l', 'o', 0, 0, 0},
+     16},
+    {"empty", {0}, 0, {M, LREC(0, 0)}, 8},
+    {"aligned magic",
+     {'A', 'B', 'C', 'D', M, 'E', 'F', 'G', 'H'},
+     12,
+     {M, LREC(1, 4), 'A', 'B', 'C', 'D', M, LREC(3, 4), 'E', 'F', 'G', 'H'},
+     24},
+    {"two magics",
+     {'A', 'B', 'C', 'D', M, 'E', 'F', 'G', 'H', M, 'I', 'J'},
+     18,
+     {M, LREC(1, 4), 'A', 'B', 'C', 'D', M, LREC(2, 4), 'E', 'F', 'G', 'H', M, LREC(3, 2), 'I', 'J',
+      0, 0},
+     36},
+    {"unaligned magic", {'A', 'B', M, 'C', 'D'}, 8, {M, LREC(0, 8), 'A', 'B', M, 'C', 'D'}, 16},
+    {"unaligned magic, odd length",
+     {'A', 'B', 'C', 'D', 'E', M},
+     9,
+     {M, LREC(0, 9), 'A', 'B', 'C', 'D', 'E', M, 0, 0, 0},
+     20},
+    {"starts with magic",
+     {M, 'W', 'X', 'Y', 'Z'},
+     8,
+     {M, LREC(1, 0), M, LREC(3, 4), 'W', 'X', 'Y', 'Z'},
+     20},
+    {"only magic", {M}, 4, {M, LREC(1, 0), M, LREC(3, 0)}, 16},
+    {"ends with magic",
+     {'A', 'B', 'C', 'D', M},
+     8,
+     {M, LREC(1, 4), 'A', 'B', 'C', 'D', M, LREC(3, 0)},
+     20},
+    {"magic twice at start",
+     {M, M, 'Q'},
+     9,
+     {M, LREC(1, 0), M, LREC(2, 0), M, LREC(3, 1), 'Q', 0, 0, 0},
+     28},
+};
+
+static void test_recordio_golden(void **state) {
+    char dir[64], rec[128], idx[128], err[AVA_ERRLEN];
+    for (size_t i = 0; i < N_ELEMS(rec_cases); i++) {
+        const struct rec_case *c = &rec_cases[i];
+        /* the table's lengths must cover every byte written in it */
+        for (size_t k = c->in_len; k < sizeof c->in; k++)
+            CHECK(c->in[k] == 0, "%s: in_len too short", c->name);
+        for (size_t k = c->out_len; k < sizeof c->out; k++)
+            CHECK(c->out[k] == 0, "%s: out_len too short", c->name);
+        make_tmpdir(dir, sizeof dir);
+        snprintf(rec, sizeof rec, "%s/a.rec", dir);
+        snprintf(idx, sizeof idx, "%s/a.idx", dir);
+        struct ava_recordio_writer *w;
+        assert_int_equal(ava_recordio_writer_open(rec, idx, &w, err), 0);
+        if (ava_recordio_write(w, 0, c->in, c->in_len, err) != 0)
+            fail_msg("%s: %s", c->name, err);
+        CHECK(ava_recordio_writer_bytes(w) == c->out_len, "%s: %" PRIu64 " bytes, expected %zu",
+              c->name, ava_recordio_writer_bytes(w), c->out_len);
+        assert_int_equal(ava_recordio_writer_close(w, err), 0);
+        size_t n;
+        char *got = slurp(rec, &n);
+        check_bytes(c->name, got, n, c->out, c->out_len);
+        free(got);
+        check_file(idx, "0\t0\n", 4);
+        remove_tmpdir(dir);
+    }
+}
+
+static void test_recordio_idx_offsets(void **state) {
+    char dir[64], rec[128], idx[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(rec, sizeof rec, "%s/a.rec", dir);
+    snprintf(idx, sizeof idx, "%s/a.idx", dir);
+    struct ava_recordio_writer *w;
+    assert_int_equal(ava_recordio_writer_open(rec, idx, &w, err), 0);
+    assert_int_equal(ava_recordio_write(w, 5, "hello", 5, err), 0);
+    assert_int_equal(ava_recordio_write(w, 9, NULL, 0, err), 0);
+    assert_int_equal(ava_recordio_write(w, 10, rec_cases[2].in, 12, err), 0);
+    assert_int_equal(ava_recordio_write(w, 11, "x", 1, err), 0);
+    assert_int_equal(ava_recordio_writer_bytes(w), 16 + 8 + 24 + 12);
+    assert_int_equal(ava_recordio_writer_close(w, err), 0);
+    const char want[] = "5\t0\n9\t16\n10\t24\n11\t48\n";
+    check_file(idx, want, strlen(want));
+    assert_int_equal(ava_file_size(rec), 60);
+    remove_tmpdir(dir);
+}
+
+static void test_irheader(void **state) {
+    struct ava_irheader h = {0, 3.0f, 7, 0}, back;
+    uint8_t out[AVA_IRHEADER_SIZE];
+    ava_irheader_pack(&h, out);
+    /* u32 0 | f32 3.0 = 0x40400000 | u64 7 | u64 0, all little-endian */
+    const uint8_t want[24] = {0, 0, 0, 0, 0, 0, 0x40, 0x40, 7, 0, 0, 0,
+                              0, 0, 0, 0, 0, 0, 0,    0,    0, 0, 0, 0};
+    check_bytes("irheader", out, sizeof out, want, sizeof want);
+    struct ava_irheader h2 = {2, -1.5f, 0x0102030405060708ull, 9};
+    ava_irheader_pack(&h2, out);
+    const uint8_t want2[24] = {2, 0, 0, 0, 0, 0, 0xc0, 0xbf, 8, 7, 6, 5,
+                               4, 3, 2, 1, 9, 0, 0,    0,    0, 0, 0, 0};
+    check_bytes("irheader 2", out, sizeof out, want2, sizeof want2);
+    assert_int_equal(ava_irheader_unpack(out, 24, &back), 0);
+    assert_int_equal(back.flag, 2);
+    assert_true(back.label == -1.5f);
+    assert_true(back.id == 0x0102030405060708ull && back.id2 == 9);
+    assert_int_equal(ava_irheader_unpack(out, 23, &back), AVA_EINVALID);
+}
+
+/* Writes one image record and compares the .rec with want. */
+static void check_image_record(float label, const void *payload, size_t len, const uint8_t *want,
+                               size_t wlen, const char *what) {
+    char dir[64], rec[128], idx[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(rec, sizeof rec, "%s/a.rec", dir);
+    snprintf(idx, sizeof idx, "%s/a.idx", dir);
+    struct ava_recordio_writer *w;
+    assert_int_equal(ava_recordio_writer_open(rec, idx, &w, err), 0);
+    assert_int_equal(ava_recordio_write_image(w, 4, label, 7, payload, len, err), 0);
+    assert_int_equal(ava_recordio_writer_close(w, err), 0);
+    check_file(rec, want, wlen);
+    check_file(idx, "4\t0\n", 4);
+    remove_tmpdir(dir);
+}
+
+#define HDR7(l0, l1, l2, l3)                                                                       \
+    0, 0, 0, 0, l0, l1, l2, l3, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+
+static void test_recordio_image_golden(void **state) {
+    const uint8_t plain[] = {M, LREC(0, 27), HDR7(0, 0, 0x40, 0x40), 'x', 'y', 'z', 0};
+    check_image_record(3.0f, "xyz", 3, plain, sizeof plain, "image record");
+    /* a label whose bits are the magic: escaped inside the header (offset 4) */
+    uint32_t bits = AVA_RECORDIO_MAGIC;
+    float magic_label;
+    memcpy(&magic_label, &bits, 4);
+    const uint8_t in_hdr[] = {M, LREC(1, 4), 0, 0, 0, 0, M, LREC(3, 20), 7, 0, 0,   0,   0,   0,
+                              0, 0,          0, 0, 0, 0, 0, 0,           0, 0, 'P', 'Q', 'R', 'S'};
+    check_image_record(magic_label, "PQRS", 4, in_hdr, sizeof in_hdr, "magic label");
+    /* the magic at payload offset 0 = record offset 24, aligned: escaped */
+    const uint8_t pay[] = {M, 'T', 'U'};
+    const uint8_t in_pay[] = {M, LREC(1, 24), HDR7(0, 0, 0x40, 0x40), M, LREC(3, 2), 'T', 'U', 0,
+                              0};
+    check_image_record(3.0f, pay, sizeof pay, in_pay, sizeof in_pay, "magic payload");
+    /* payload offset 1 = record offset 25: not escaped */
+    const uint8_t pay2[] = {'X', M};
+    const uint8_t in_pay2[] = {M, LREC(0, 29), HDR7(0, 0, 0x40, 0x40), 'X', M, 0, 0, 0};
+    check_image_record(3.0f, pay2, sizeof pay2, in_pay2, sizeof in_pay2, "unaligned payload");
+}
+
+static void test_recordio_too_large(void **state) {
+    char dir[64], rec[128], idx[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(rec, sizeof rec, "%s/a.rec", dir);
+    snprintf(idx, sizeof idx, "%s/a.idx", dir);
+    struct ava_recordio_writer *w;
+    assert_int_equal(ava_recordio_writer_open(rec, idx, &w, err), 0);
+    /* the length is checked before the data is touched: a small buffer stands in */
+    uint8_t small[8] = {0};
+    assert_int_equal(ava_recordio_write(w, 0, small, (size_t)1 << 29, err), AVA_ETOOLARGE);
+    assert_non_null(strstr(err, "too large"));
+    assert_int_equal(ava_recordio_write_image(w, 0, 1.0f, 0, small, AVA_RECORDIO_MAX_LEN - 23, err),
+                     AVA_ETOOLARGE);
+    assert_int_equal(ava_recordio_write_image(w, 0, 1.0f, 0, small, SIZE_MAX, err), AVA_ETOOLARGE);
+    assert_int_equal(ava_recordio_writer_bytes(w), 0);
+    assert_int_equal(ava_recordio_write(w, 3, small, 8, err), 0); /* still usable */
+    assert_int_equal(ava_recordio_writer_close(w, err), 0);
+    assert_int_equal(ava_file_size(rec), 16);
+    check_file(idx, "3\t0\n", 4);
+    remove_tmpdir(dir);
+}
+
+/* ---- RecordIO reader ---- */
+
+static void test_recordio_round_trip(void **state) {
+    enum { N = 300 };
+    char dir[64], rec[128], idx[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(rec, sizeof rec, "%s/a.rec", dir);
+    snprintf(idx, sizeof idx, "%s/a.idx", dir);
+    uint8_t *recs[N];
+    size_t lens[N];
+    uint64_t offs[N], seed = 0x9e3779b97f4a7c15ull;
+    const uint8_t magic[4] = {M};
+    struct ava_recordio_writer *w;
+    assert_int_equal(ava_recordio_writer_open(rec, idx, &w, err), 0);
+    for (int i = 0; i < N; i++) {
+        size_t len = i % 50 == 7 ? 70000 + rnd(&seed) % 5000 : rnd(&seed) % 200;
+        bool image = i % 3 == 0;
+        uint8_t *p = malloc(len + AVA_IRHEADER_SIZE + 1);
+        uint8_t *body = image ? p + AVA_IRHEADER_SIZE : p;
+        for (size_t k = 0; k < len; k++)
+            body[k] = (uint8_t)rnd(&seed);
+        for (int m = (int)(rnd(&seed) % 4); m > 0 && len >= 4; m--) /* aligned or not */
+            memcpy(body + rnd(&seed) % (len - 3), magic, 4);
+        offs[i] = ava_recordio_writer_bytes(w);
+        if (image) {
+            struct ava_irheader h = {0, (float)(i % 10), (uint64_t)i, 0};
+            ava_irheader_pack(&h, p);
+            assert_int_equal(ava_recordio_write_image(w, i, h.label, h.id, body, len, err), 0);
+            len += AVA_IRHEADER_SIZE;
+        } else {
+            assert_int_equal(ava_recordio_write(w, i, p, len, err), 0);
+        }
+        recs[i] = p;
+        lens[i] = len;
+    }
+    uint64_t total = ava_recordio_writer_bytes(w);
+    assert_int_equal(ava_recordio_writer_close(w, err), 0);
+    assert_int_equal(ava_file_size(rec), total);
+
+    /* the idx lists every record at the offset where it began */
+    size_t n;
+    char *text = slurp(idx, &n), *line = text;
+    for (int i = 0; i < N; i++) {
+        unsigned long long key, off;
+        assert_int_equal(sscanf(line, "%llu\t%llu\n", &key, &off), 2);
+        assert_int_equal(key, i);
+        assert_int_equal(off, offs[i]);
+        line = strchr(line, '\n') + 1;
+    }
+    assert_int_equal(*line, '\0');
+    free(text);
+
+    struct ava_recordio_reader *r;
+    const uint8_t *data;
+    size_t len;
+    assert_int_equal(ava_recordio_reader_open(rec, &r, err), 0);
+    for (int i = 0; i < N; i++) {
+        if (ava_recordio_read(r, &data, &len, err) != 1)
+            fail_msg("record %d: %s", i, err);
+        check_bytes("round trip", data, len, recs[i], lens[i]);
+    }
+    assert_int_equal(ava_recordio_read(r, &data, &len, err), 0);
+    for (int i = N - 1; i >= 0; i -= 7) {
+        assert_int_equal(ava_recordio_seek(r, offs[i], err), 0);
+        assert_int_equal(ava_recordio_read(r, &data, &len, err), 1);
+        check_bytes("after seek", data, len, recs[i], lens[i]);
+    }
+    assert_int_equal(ava_recordio_seek(r, 2, err), AVA_EINVALID);
+    assert_int_equal(ava_recordio_seek(r, total + 4, err), AVA_EINVALID);
+    ava_recordio_reader_close(r);
+    for (int i = 0; i < N; i++)
+        free(recs[i]);
+    assert_int_equal(ava_recordio_reader_open("/nonexistent/a.rec", &r, err), AVA_ENOTFOUND);
+    remove_tmpdir(dir);
+}
+
+struct bad_rec {
+    const char *name;
+    uint8_t bytes[40];
+    size_t len;
+    int good_before; /* records that read fine before the error */
+    const char *msg; /* expected in the error message */
+};
+
+static const struct bad_rec bad_recs[] = {
+    {"bad magic", {0x0b, 0x23, 0xd7, 0xce, LREC(0, 0)}, 8, 0, "bad magic 0xced7230b at byte 0"},
+    {"bad magic later", {M, LREC(0, 0), 1, 2, 3, 4, 0, 0, 0, 0}, 16, 1, "at byte 8"},
+    {"truncated header", {M, 5, 0}, 6, 0, "truncated record at byte 0"},
+    {"truncated payload", {M, LREC(0, 8), 'a', 'b', 'c', 'd'}, 12, 0, "truncated record at byte 0"},
+    {"missing padding", {M, LREC(0, 5), 'a', 'b', 'c', 'd', 'e'}, 13, 0, "file ends at byte 13"},
+    {"cflag 2 first", {M, LREC(2, 0)}, 8, 0, "no first part"},
+    {"cflag 3 first", {M, LREC(0, 0), M, LREC(3, 0)}, 16, 1, "at byte 8"},
+    {"first part then end", {M, LREC(1, 4), 'a', 'b', 'c', 'd'}, 12, 0, "byte 12"},
+    {"first then whole", {M, LREC(1, 0), M, LREC(0, 0)}, 16, 0, "instead of a middle or last"},
+    {"first then first", {M, LREC(1, 0), M, LREC(1, 0)}, 16, 0, "cflag 1"},
+    {"second part short", {M, LREC(1, 0), M, LREC(3, 9), 'a'}, 17, 0, "byte 8"},
+};
+
+static void test_recordio_reader_errors(void **state) {
+    char dir[64], rec[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(rec, sizeof rec, "%s/bad.rec", dir);
+    for (size_t i = 0; i < N_ELEMS(bad_recs); i++) {
+        const struct bad_rec *c = &bad_recs[i];
+        write_bytes(rec, c->bytes, c->len);
+        struct ava_recordio_reader *r;
+        assert_int_equal(ava_recordio_reader_open(rec, &r, err), 0);
+        const uint8_t *data;
+        size_t len;
+        for (int k = 0; k < c->good_before; k++)
+            if (ava_recordio_read(r, &data, &len, err) != 1)
+                fail_msg("%s: record %d: %s", c->name, k, err);
+        err[0] = '\0';
+        int rc = ava_recordio_read(r, &data, &len, err);
+        if (rc != AVA_EINVALID || !strstr(err, c->msg))
+            fail_msg("%s: rc %d, message '%s', expected '%s'", c->name, rc, err, c->msg);
+        ava_recordio_reader_close(r);
+    }
+    remove_tmpdir(dir);
+}
+
+/* ---- Caffe Datum ---- */
+
+static void check_datum_encoding(const struct ava_datum *d, const uint8_t *want, size_t wlen,
+                                 const char *what) {
+    char err[AVA_ERRLEN];
+    uint8_t *out;
+    size_t len;
+    assert_int_equal(ava_datum_encode(d, &out, &len, err), 0);
+    check_bytes(what, out, len, want, wlen);
+    struct ava_datum back;
+    assert_int_equal(ava_datum_decode(out, len, &back, err), 0);
+    assert_int_equal(back.channels, d->channels);
+    assert_int_equal(back.height, d->height);
+    assert_int_equal(back.width, d->width);
+    assert_int_equal(back.label, d->label);
+    assert_int_equal(back.encoded, d->encoded);
+    check_bytes(what, back.data, back.len, d->data, d->len);
+    free(out);
+}
+
+static void test_datum_golden(void **state) {
+    /* Key byte = field << 3 | wire type (0 varint, 2 length-delimited); fields in number
+     * order, each set field written (proto2): 08 01 channels=1, 10 02 height=2, 18 02
+     * width=2, 22 04 + 4 bytes data, 28 03 label=3, 38 00 encoded=false (CVMatToDatum sets
+     * it explicitly, so it is present). */
+    const uint8_t px[4] = {1, 2, 3, 4};
+    struct ava_datum raw = {1, 2, 2, px, 4, 3, false};
+    const uint8_t want_raw[] = {0x08, 1, 0x10, 2, 0x18, 2, 0x22, 4, 1, 2, 3, 4, 0x28, 3, 0x38, 0};
+    check_datum_encoding(&raw, want_raw, sizeof want_raw, "raw datum");
+    /* Encoded (ReadFileToDatum): 22 04 file bytes, 28 07 label=7, 38 01 encoded=true. */
+    const uint8_t file[4] = {0xff, 0xd8, 0xff, 0xd9};
+    struct ava_datum enc = {0, 0, 0, file, 4, 7, true};
+    const uint8_t want_enc[] = {0x22, 4, 0xff, 0xd8, 0xff, 0xd9, 0x28, 7, 0x38, 1};
+    check_datum_encoding(&enc, want_enc, sizeof want_enc, "encoded datum");
+    /* Multi-byte varints: 300 = 0xac 0x02, 200 bytes = c8 01; a negative int32 is the
+     * 10-byte varint of its 64-bit sign extension: -1 = ff x9 01. */
+    uint8_t big[200];
+    memset(big, 9, sizeof big);
+    struct ava_datum d300 = {2, 10, 10, big, 200, 300, false};
+    uint8_t want300[6 + 3 + 200 + 3 + 2];
+    const uint8_t head[] = {0x08, 2, 0x10, 10, 0x18, 10, 0x22, 0xc8, 1};
+    memcpy(want300, head, sizeof head);
+    memcpy(want300 + sizeof head, big, 200);
+    const uint8_t tail[] = {0x28, 0xac, 0x02, 0x38, 0};
+    memcpy(want300 + sizeof head + 200, tail, sizeof tail);
+    check_datum_encoding(&d300, want300, sizeof want300, "label 300");
+    struct ava_datum neg = {0, 0, 0, file, 1, -1, true};
+    const uint8_t want_neg[] = {0x22, 1,    0xff, 0x28, 0xff, 0xff, 0xff, 0xff,
+                                0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x38, 1};
+    check_datum_encoding(&neg, want_neg, sizeof want_neg, "label -1");
+    /* a raw datum whose shape does not match its bytes is refused */
+    char err[AVA_ERRLEN];
+    uint8_t *out;
+    size_t len;
+    struct ava_datum bad = {3, 2, 2, px, 4, 0, false};
+    assert_int_equal(ava_datum_encode(&bad, &out, &len, err), AVA_EINVALID);
+    assert_null(out);
+}
+
+static void test_datum_decode_malformed(void **state) {
+    static const struct {
+        const char *name;
+        uint8_t b[12];
+        size_t n;
+    } cases[] = {
+        {"truncated varint", {0x08, 0x80}, 2},
+        {"truncated key", {0x28, 3, 0x80}, 3},
+        {"length past end", {0x22, 5, 1, 2}, 4},
+        {"wire type 7", {0x0f, 0}, 2},
+        {"wire type 6", {0x0e, 0}, 2},
+        {"group", {0x0b, 0}, 2},
+        {"field 0", {0x00, 1}, 2},
+        {"wrong wire type", {0x0d, 1, 2, 3, 4}, 5},
+        {"data as varint", {0x20, 1}, 2},
+        {"varint over 10 bytes",
+         {0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1},
+         12},
+        {"truncated fixed32", {0x35, 0, 0}, 3},
+    };
+    char err[AVA_ERRLEN];
+    struct ava_datum d;
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        err[0] = '\0';
+        int rc = ava_datum_decode(cases[i].b, cases[i].n, &d, err);
+        if (rc != AVA_EINVALID || !strstr(err, "malformed Datum"))
+            fail_msg("%s: rc %d '%s'", cases[i].name, rc, err);
+    }
+    /* unknown fields and float_data are skipped, as protobuf does */
+    const uint8_t ok[] = {0x48, 5, 0x28, 4, 0x35, 0,    0,    0x80, 0x3f,
+                          0x32, 4, 0,    0, 0x80, 0x3f, 0x38, 1};
+    assert_int_equal(ava_datum_decode(ok, sizeof ok, &d, err), 0);
+    assert_int_equal(d.label, 4);
+    assert_true(d.encoded);
+    assert_int_equal(d.len, 0);
+}
+
+/* ---- LMDB ---- */
+
+/* The datum test_lmdb writes for index i, in px (192 bytes). */
+static struct ava_datum lmdb_datum(int i, uint8_t *px) {
+    for (int k = 0; k < 192; k++)
+        px[k] = (uint8_t)(i * 31 + k);
+    return (struct ava_datum){3, 8, 8, px, 192, i % 10, false};
+}
+
+static void test_lmdb_round_trip(void **state) {
+    enum { N = 2500 };
+    char dir[64], db[128], path[160], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/set", dir);
+    struct ava_lmdb_writer *w;
+    const size_t initial = 128 << 10; /* far too small: the map must double several times */
+    assert_int_equal(ava_lmdb_writer_open_mapsize(db, initial, &w, err), 0);
+    uint8_t px[192];
+    char name[32];
+    for (int j = 0; j < N; j++) {
+        int i = (j * 7) % N; /* out of order: LMDB hands keys back sorted */
+        struct ava_datum d = lmdb_datum(i, px);
+        snprintf(name, sizeof name, "c%d/img%05d.png", i % 10, i);
+        if (ava_lmdb_writer_put(w, i, name, &d, err) != 0)
+            fail_msg("put %d: %s", i, err);
+    }
+    struct ava_datum d0 = lmdb_datum(0, px);
+    assert_int_equal(ava_lmdb_writer_put(w, 0, "c0/img00000.png", &d0, err), AVA_EEXISTS);
+    assert_int_equal(ava_lmdb_writer_put(w, -1, "x", &d0, err), AVA_EINVALID);
+    char longname[600];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_int_equal(ava_lmdb_writer_put(w, 1, longname, &d0, err), AVA_EINVALID);
+    assert_int_equal(ava_lmdb_writer_close(w, err), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", db);
+    assert_true(ava_file_size(path) > (int64_t)initial);
+    snprintf(path, sizeof path, "%s/lock.mdb", db);
+    assert_true(ava_file_size(path) >= 0);
+
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_envinfo info;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, db, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_env_info(env, &info), 0);
+    assert_true(info.me_mapsize > initial); /* the grown size was persisted */
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    int i = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        char want_key[64];
+        int kl = snprintf(want_key, sizeof want_key, "%08d_c%d/img%05d.png", i, i % 10, i);
+        check_bytes("key", k.mv_data, k.mv_size, want_key, (size_t)kl);
+        struct ava_datum got, want = lmdb_datum(i, px);
+        assert_int_equal(ava_datum_decode(v.mv_data, v.mv_size, &got, err), 0);
+        assert_int_equal(got.channels, 3);
+        assert_int_equal(got.height, 8);
+        assert_int_equal(got.width, 8);
+        assert_int_equal(got.label, want.label);
+        assert_false(got.encoded);
+        check_bytes("value", got.data, got.len, want.data, want.len);
+    }
+    assert_int_equal(i, N);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+
+    assert_int_equal(ava_lmdb_writer_open(db, &w, err), AVA_EEXISTS);
+    assert_null(w);
+    remove_tmpdir(dir);
+}
+
+static void test_lmdb_value_bigger_than_map(void **state) {
+    char dir[64], db[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/set", dir);
+    struct ava_lmdb_writer *w;
+    assert_int_equal(ava_lmdb_writer_open_mapsize(db, 64 << 10, &w, err), 0);
+    size_t n = 3 << 20;
+    uint8_t *file = calloc(1, n);
+    struct ava_datum d = {0, 0, 0, file, n, 1, true};
+    if (ava_lmdb_writer_put(w, 0, "big.jpg", &d, err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(ava_lmdb_writer_close(w, err), 0);
+    free(file);
+
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = {strlen("00000000_big.jpg"), "00000000_big.jpg"}, v;
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, db, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+    struct ava_datum got;
+    assert_int_equal(ava_datum_decode(v.mv_data, v.mv_size, &got, err), 0);
+    assert_int_equal(got.len, n);
+    assert_true(got.encoded);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    remove_tmpdir(dir);
+}
+
+/* ---- raw sets and lists ---- */
+
+static void test_raw_set(void **state) {
+    char dir[64], set[128], path[192], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(set, sizeof set, "%s/raw-80", dir);
+    struct ava_raw_writer *w;
+    assert_int_equal(ava_raw_writer_open(set, &w, err), 0);
+    assert_int_equal(ava_raw_write(w, 0, 3, "cat/a.png", "AAA", 3, err), 0);
+    assert_int_equal(ava_raw_write(w, 1, 0, "dog/x/b.png", "BB", 2, err), 0);
+    assert_int_equal(ava_raw_write(w, 2, 1, "c.png", "", 0, err), 0);
+    assert_int_equal(ava_raw_write(w, 3, 1, "cat/d.png", "D", 1, err), 0);
+    static const char *bad[] = {"",    "../x", "a/../b", "/etc/passwd", "a//b", "a/",
+                                "./a", "a/.",  "..",     "a\tb",        "a\nb", "x/..\n"};
+    for (size_t i = 0; i < N_ELEMS(bad); i++) {
+        int rc = ava_raw_write(w, 9, 0, bad[i], "Z", 1, err);
+        if (rc != AVA_EINVALID)
+            fail_msg("name '%s' accepted (rc %d)", bad[i], rc);
+    }
+    assert_int_equal(ava_raw_write(w, 4, 2, "cat/a.png", "E", 1, err), AVA_EEXISTS);
+    assert_int_equal(ava_raw_writer_bytes(w), 6 + 14 + 16 + 10 + 14);
+    assert_int_equal(ava_raw_writer_close(w, err), 0);
+
+    const char list[] = "0\t3\tcat/a.png\n1\t0\tdog/x/b.png\n2\t1\tc.png\n3\t1\tcat/d.png\n";
+    snprintf(path, sizeof path, "%s/list.lst", set);
+    check_file(path, list, strlen(list));
+    snprintf(path, sizeof path, "%s/cat/a.png", set);
+    check_file(path, "AAA", 3);
+    snprintf(path, sizeof path, "%s/dog/x/b.png", set);
+    check_file(path, "BB", 2);
+    snprintf(path, sizeof path, "%s/c.png", set);
+    assert_int_equal(ava_file_size(path), 0);
+    snprintf(path, sizeof path, "%s/x", dir); /* nothing escaped the set */
+    assert_int_equal(ava_file_size(path), -1);
+
+    /* a second writer on the same set is refused (list.lst exists) */
+    assert_int_equal(ava_raw_writer_open(set, &w, err), AVA_EEXISTS);
+    remove_tmpdir(dir);
+}
+
+static void test_lst_golden(void **state) {
+    char dir[64], path[128], err[AVA_ERRLEN];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/train.lst", dir);
+    struct ava_lst_writer *w;
+    assert_int_equal(ava_lst_open(path, &w, err), 0);
+    assert_int_equal(ava_lst_add(w, 0, 3, "cat/1.jpg", err), 0);
+    assert_int_equal(ava_lst_add(w, 1, 0.1, "x.jpg", err), 0);
+    const double two[] = {1, 2.25};
+    assert_int_equal(ava_lst_add_multi(w, 2, two, 2, "y y.jpg", err), 0);
+    assert_int_equal(ava_lst_add(w, 4294967295u, -1, "z.jpg", err), 0);
+    assert_int_equal(ava_lst_add(w, 5, 1, "../z.jpg", err), AVA_EINVALID);
+    assert_int_equal(ava_lst_add_multi(w, 5, two, 0, "z.jpg", err), AVA_EINVALID);
+    assert_int_equal(ava_lst_close(w, err), 0);
+    /* Python: '%d\t' % i + '%f\t' % label ... + '%s\n' % path */
+    const char want[] = "0\t3.000000\tcat/1.jpg\n"
+                        "1\t0.100000\tx.jpg\n"
+                        "2\t1.000000\t2.250000\ty y.jpg\n"
+                        "4294967295\t-1.000000\tz.jpg\n";
+    check_file(path, want, strlen(want));
+    remove_tmpdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recordio_golden),
+        cmocka_unit_test(test_recordio_idx_offsets),
+        cmocka_unit_test(test_irheader),
+        cmocka_unit_test(test_recordio_image_golden),
+        cmocka_unit_test(test_recordio_too_large),
+        cmocka_unit_test(test_recordio_round_trip),
+        cmocka_unit_test(test_recordio_reader_errors),
+        cmocka_unit_test(test_datum_golden),
+        cmocka_unit_test(test_datum_decode_malformed),
+        cmocka_unit_test(test_lmdb_round_trip),
+        cmocka_unit_test(test_lmdb_value_bigger_than_map),
+        cmocka_unit_test(test_raw_set),
+        cmocka_unit_test(test_lst_golden),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
