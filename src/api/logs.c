@@ -144,8 +144,8 @@ void api_route_logs(struct req *rq, const struct ava_training *t) {
     struct ava_run_paths paths;
     char err[AVA_ERRLEN];
     int64_t n = 0, start, end;
-    if (run_q && !all && (ava_parse_uint(run_q, 1000000000, &n, err) < 0))
-        return api_reply_error(rq, AVA_EINVALID, "run: %s", err);
+    if (run_q && !all && (ava_parse_uint(run_q, 1000000000, &n, err) < 0 || n == 0))
+        return api_reply_error(rq, AVA_EINVALID, "run must be a run number (1, 2, ...) or all");
     int rc = n > 0 ? ava_store_run_get(rq->api->st, t->id, (int)n, &r, err)
                    : ava_store_run_latest(rq->api->st, t->id, &r, err);
     if (rc < 0)

@@ -120,7 +120,10 @@ static int split_path(struct req *rq, const char *path) {
 /* Routes by the first path segment. */
 static void dispatch(struct req *rq) {
     const char *c = rq->nsegs ? rq->segs[0] : "";
-    if (!strcmp(c, "whoami"))
+    if (rq->method != EVHTTP_REQ_GET && rq->method != EVHTTP_REQ_POST &&
+        rq->method != EVHTTP_REQ_DELETE)
+        api_reply_error(rq, AVA_EMETHOD, "the API takes GET, POST and DELETE only");
+    else if (!strcmp(c, "whoami"))
         api_route_whoami(rq);
     else if (!strcmp(c, "groups"))
         api_route_groups(rq);
@@ -169,10 +172,15 @@ int ava_api_start(struct event_base *base, const struct ava_api_config *cfg, str
     api->st = st;
     api->sched = sched;
     api->http = evhttp_new(base);
-    evhttp_set_max_body_size(api->http, (ev_ssize_t)cfg->max_body);
+    /* evhttp answers bodies over its own limit with an HTML page: keep that limit far above
+     * ours so that what users meet is the JSON 413 of api_body_json */
+    evhttp_set_max_body_size(api->http, (ev_ssize_t)cfg->max_body * 16);
     evhttp_set_max_headers_size(api->http, (ev_ssize_t)cfg->max_headers);
     evhttp_set_timeout(api->http, cfg->timeout_s);
-    evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+    /* every method reaches the router, which answers the unsupported ones in JSON */
+    evhttp_set_allowed_methods(api->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+                                              EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD |
+                                              EVHTTP_REQ_OPTIONS);
     evhttp_set_gencb(api->http, on_request, api);
     struct evhttp_bound_socket *sock =
         evhttp_bind_socket_with_handle(api->http, cfg->host, (uint16_t)cfg->port);

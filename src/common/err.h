@@ -23,7 +23,8 @@
     X(TOOLARGE, -8, "too_large", 413)                                                              \
     X(IO, -9, "io_error", 500)                                                                     \
     X(INTERNAL, -10, "internal", 500)                                                              \
-    X(UNAVAILABLE, -11, "unavailable", 503)
+    X(UNAVAILABLE, -11, "unavailable", 503)                                                        \
+    X(METHOD, -12, "method_not_allowed", 405)
 
 enum ava_error {
 #define AVA_X(name, val, str, http) AVA_E##name = val,

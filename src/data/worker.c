@@ -181,6 +181,10 @@ int main(int argc, char **argv) {
     struct sigaction sa = {.sa_handler = on_term};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigset_t term; /* avad starts its jobs with SIGTERM blocked (exec/proc.h): take it now */
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &term, NULL);
     const char *job_dir = argv[1];
     const char *job_id = strrchr(job_dir, '/') ? strrchr(job_dir, '/') + 1 : job_dir;
     json_t *result = json_object();

@@ -60,10 +60,11 @@ int ava_proc_spawn(struct event_base *base, const char *path, char *const argv[]
     posix_spawn_file_actions_addopen(&fa, 1, log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
+    sigset_t term, all;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
     sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigmask(&at, &term);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawnattr_setflags(&at,
                              POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);

@@ -127,8 +127,9 @@ static void test_err_code_tables_cover_every_code(void **state) {
         {AVA_EIO, "io_error", 500},
         {AVA_EINTERNAL, "internal", 500},
         {AVA_EUNAVAILABLE, "unavailable", 503},
+        {AVA_EMETHOD, "method_not_allowed", 405},
         /* unknown codes */
-        {-12, "internal", 500},
+        {-13, "internal", 500},
         {-999, "internal", 500},
         {1, "internal", 500},
     };
@@ -148,7 +149,7 @@ static void test_err_codes_are_distinct_and_negative(void **state) {
         AVA_ERRORS(AVA_X)
 #undef AVA_X
     };
-    assert_int_equal(N_ELEMS(codes), 12);
+    assert_int_equal(N_ELEMS(codes), 13);
     for (size_t i = 0; i < N_ELEMS(codes); i++) {
         CHECK(i == 0 ? codes[i] == 0 : codes[i] < 0, "code %zu is %d", i, codes[i]);
         for (size_t j = i + 1; j < N_ELEMS(codes); j++)
