@@ -118,6 +118,9 @@ static int parse_format(json_t *body, struct ava_job_spec *spec, char *err) {
         return ava_err(err, AVA_EINVALID, "encoding '%s': use jpeg, png or raw", enc);
     if (split < 1 || split > 100)
         return ava_err(err, AVA_EINVALID, "split must be a percentage from 1 to 100");
+    if (split == 50) /* both halves would be named D/F/50 */
+        return ava_err(err, AVA_EINVALID,
+                       "split 50 would make two sets named .../50: use 49 or 51 (or 100)");
     if (seed < 0 || quality < 1 || quality > 100 || resize < 0 || resize > 65535 || threads < 0 ||
         threads > 256)
         return ava_err(err, AVA_EINVALID, "seed, quality (1-100), resize or threads out of range");
@@ -200,6 +203,17 @@ void api_route_datasets(struct req *rq) {
         return remove_dataset(rq);
     if (rq->method != EVHTTP_REQ_POST || rq->nsegs > 3)
         return api_reply_error(rq, AVA_ENOTFOUND, "no such route");
+    if (rq->nsegs == 3 && !strcmp(rq->segs[2], "fetch")) {
+        struct ava_dataset_job job;
+        struct ava_dataset d;
+        int r = ava_datasets_fetch(rq->api->datasets, &rq->user, rq->segs[1], &job, err);
+        if (r == 0)
+            r = ava_store_dataset_find(rq->api->st, rq->segs[1], rq->user.group_id, &d, err);
+        if (r < 0)
+            return api_reply_error(rq, r, "%s", err);
+        api_reply_json(rq, 202, dataset_json(rq, &d, true));
+        return ava_dataset_free(&d);
+    }
     if (rq->nsegs == 3 && !strcmp(rq->segs[2], "cancel")) {
         int r = ava_datasets_cancel(rq->api->datasets, &rq->user, rq->segs[1], err);
         if (r < 0)

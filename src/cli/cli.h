@@ -5,8 +5,12 @@
 #include "args.h"
 #include "http.h"
 
+#include "../common/strutil.h"
+
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* What a verb returns; main turns it into the exit status. */
 enum cli_rc {
@@ -40,6 +44,7 @@ struct cli_verb {
 /* The verb tables, each ending with an entry whose noun is NULL. */
 extern const struct cli_verb cli_train_verbs[];
 extern const struct cli_verb cli_admin_verbs[];
+extern const struct cli_verb cli_dataset_verbs[];
 
 /* Builds the POST /trainings body from a parsed `train create` command line (the NAME
  * positional, the options of cli_train_create_opts, the words after "--"). Returns 0 with
@@ -58,5 +63,58 @@ extern const struct cli_optspec cli_train_create_opts[];
 /* The API path of a training: "/trainings/<ref URL-encoded><suffix>" ("alice/hello" becomes
  * "alice%2Fhello"). Returns a malloc'd string owned by the caller. */
 char *cli_training_path(const char *ref, const char *suffix);
+
+/* A formatted set's reference "DATASET/FORMAT/PERCENT" ("fashion-mnist/recordio/80"). */
+struct cli_set_ref {
+    char dataset[AVA_NAME_MAX + 1];
+    char format[AVA_NAME_MAX + 1];
+    int percent; /* 1..100 */
+};
+
+/* Parses a set reference: a valid dataset name, a valid format name, and a percentage from 1
+ * to 100 written without leading zeros. Returns 0 or AVA_EINVALID with a message (err may be
+ * NULL). Pure. */
+int cli_set_ref_parse(const char *ref, struct cli_set_ref *out, char *err);
+
+/* The API path of a dataset: "/datasets/<name URL-encoded><suffix>". Returns a malloc'd
+ * string owned by the caller. */
+char *cli_dataset_path(const char *name, const char *suffix);
+
+/* The DELETE path for `ava dataset rm REF`: "/datasets/NAME" for a dataset name, or
+ * "/datasets/NAME/sets/FORMAT/PERCENT" for a set reference, each part URL-encoded. Returns 0
+ * with *path owned by the caller, or AVA_EINVALID with a message. Pure. */
+int cli_dataset_rm_path(const char *ref, char **path, char *err);
+
+/* The validation set `train create` picks for train_ref when --val is not given: the ref of
+ * the train set's complement ("D/F/20" for "D/F/80") when dataset (the GET /datasets/D
+ * answer) holds the train set, the set names a complement, and that set exists. Returns a
+ * malloc'd string owned by the caller, or NULL (no complement, a malformed ref, another
+ * dataset). Pure. */
+char *cli_dataset_complement(const json_t *dataset, const char *train_ref);
+
+/* GETs /datasets/NAME; *out is owned by the caller. Returns 0 or a negative AVA_E* code. */
+int cli_dataset_get(struct cli_ctx *ctx, const char *name, json_t **out, char *err);
+
+/* The options of `dataset format`. */
+extern const struct cli_optspec cli_dataset_format_opts[];
+
+/* Builds the POST /datasets/NAME/format body from a parsed `dataset format` command line (the
+ * NAME positional and the options of cli_dataset_format_opts); only the options given are
+ * sent. Returns 0 with *body owned by the caller, or AVA_EINVALID with a message: a bad name,
+ * no --format or --split, a value out of range, --stratified with --im2rec-compatible. */
+int cli_dataset_format_body(const struct cli_args *a, json_t **body, char *err);
+
+/* Parses the words after "ava dataset format" and builds the body (cli_args_parse +
+ * cli_dataset_format_body). Returns 0 or AVA_EINVALID with a message. */
+int cli_dataset_format_parse(int argc, char *const *argv, json_t **body, char *err);
+
+/* Renders one progress line, "[#########.........] 52%  36400/70000  12000/s", into out
+ * (outlen bytes), at most width - 1 columns wide (width <= 0: 80). The bar takes what the
+ * widest text of the job (" 100%  total/total" and 13 columns for the rate) leaves, so that
+ * its length stays put while the numbers change; at most 50 cells, and none below 10. total
+ * <= 0 (not known yet) gives "[....] 36400 done"; rate < 0 (not known yet) leaves out the
+ * rate. Pure. */
+void cli_progress_render(int64_t done, int64_t total, double rate, int width, char *out,
+                         size_t outlen);
 
 #endif

@@ -20,7 +20,8 @@
 /* Exit statuses (see docs/cli.md). */
 #define EXIT_USAGE 2
 
-static const struct cli_verb *const verb_tables[] = {cli_train_verbs, cli_admin_verbs};
+static const struct cli_verb *const verb_tables[] = {cli_train_verbs, cli_dataset_verbs,
+                                                     cli_admin_verbs};
 #define NTABLES (sizeof verb_tables / sizeof verb_tables[0])
 
 /* Prints "ava NOUN VERB" for a verb. */

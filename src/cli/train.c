@@ -16,9 +16,19 @@
 #define MAX_UNITS 1000000
 
 const struct cli_optspec cli_train_create_opts[] = {
-    {"image", 0, true},       {"cpu", 0, true},   {"gpu", 0, true},       {"entry", 0, true},
-    {"mem", 0, true},         {"train", 0, true}, {"val", 0, true},       {"desc", 0, true},
-    {"max-runtime", 0, true}, {"env", 0, true},   {"no-start", 0, false}, {0},
+    {"image", 0, true},
+    {"cpu", 0, true},
+    {"gpu", 0, true},
+    {"entry", 0, true},
+    {"mem", 0, true},
+    {"train", 0, true},
+    {"val", 0, true},
+    {"desc", 0, true},
+    {"max-runtime", 0, true},
+    {"env", 0, true},
+    {"no-start", 0, false},
+    {"no-val", 0, false},
+    {0},
 };
 
 static const struct cli_optspec no_opts[] = {{0}};
@@ -170,6 +180,8 @@ static int add_optional(const struct cli_args *a, json_t *body, char *err) {
             return ava_err(err, AVA_EINVALID, "--max-runtime must be longer than 0");
         json_object_set_new(body, "max_runtime_ms", json_integer(v));
     }
+    if (cli_args_has(a, "val") && cli_args_has(a, "no-val"))
+        return ava_err(err, AVA_EINVALID, "give --val SET or --no-val, not both");
     static const char *const texts[][2] = {
         {"train", "train"}, {"val", "val"}, {"desc", "description"}};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
@@ -246,11 +258,32 @@ static void print_started(const json_t *t, const char *what) {
         printf("training %s %s (not started)\n", name ? name : "?", what);
 }
 
+/* With --train D/F/P and neither --val nor --no-val: adds the train set's complement as
+ * "val" when dataset D has one, and says so on stderr. Any failure to find it is left for
+ * the server to report when it checks the train set. */
+static void pick_val(struct cli_ctx *ctx, const struct cli_args *a, json_t *body) {
+    const char *train = cli_args_get(a, "train");
+    struct cli_set_ref r;
+    json_t *d;
+    char err[AVA_ERRLEN];
+    if (!train || cli_args_has(a, "val") || cli_args_has(a, "no-val") ||
+        cli_set_ref_parse(train, &r, NULL) < 0 || cli_dataset_get(ctx, r.dataset, &d, err) < 0)
+        return;
+    char *val = cli_dataset_complement(d, train);
+    json_decref(d);
+    if (!val)
+        return;
+    json_object_set_new(body, "val", json_string(val));
+    fprintf(stderr, "validation set: %s (the complement of the train set)\n", val);
+    free(val);
+}
+
 /* ava train create NAME --image NAME:TAG (--cpu N | --gpu N) [options] [-- ARGS...] */
 static int train_create(struct cli_ctx *ctx, const struct cli_args *a, char *err) {
     json_t *body, *resp;
     if (cli_train_create_body(a, &body, err) < 0)
         return CLI_USAGE;
+    pick_val(ctx, a, body);
     int rc = cli_http_json(ctx->http, "POST", "/trainings", body, &resp, err);
     json_decref(body);
     if (rc < 0)
@@ -509,7 +542,9 @@ static const char create_help[] =
     "  --entry PATH         absolute path of the program to run (default: the image's entry)\n"
     "  --mem SIZE           reserve memory, e.g. 512M or 8G (default: no reservation)\n"
     "  --train SET          the train set, e.g. fashion-mnist/recordio/80\n"
-    "  --val SET            the validation set, e.g. fashion-mnist/recordio/20\n"
+    "  --val SET            the validation set, e.g. fashion-mnist/recordio/20; default:\n"
+    "                       the train set's complement when it has one (D/F/20 for D/F/80)\n"
+    "  --no-val             run without a validation set (no complement is picked)\n"
     "  --desc TEXT          a description (at most 1000 bytes)\n"
     "  --max-runtime DUR    stop the run after DUR, e.g. 90m, 72h, 1h30m (default: the\n"
     "                       server's limit)\n"

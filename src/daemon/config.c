@@ -26,6 +26,8 @@ const char avad_usage[] =
     "  --shim PATH          the ava-shim binary\n"
     "  --fashion-mnist DIR  Debian's dataset-fashion-mnist files (default\n"
     "                       /usr/share/datasets/fashion-mnist), imported as a public dataset\n"
+    "  --cifar10-url URL    where 'ava dataset fetch cifar10' downloads from (default: the\n"
+    "                       official tarball); --cifar10-md5 HEX: its published MD5\n"
     "  -v, --verbose        debug logging\n"
     "  -h, --help | --version\n"
     "Durations take s, m, h, d (90s, 72h); sizes K, M, G, T.\n";
@@ -61,9 +63,9 @@ static int set_gpus(struct avad_config *cfg, const char *value, char *err) {
 }
 
 /* The settings a flag or an INI key may name. */
-static const char *const settings[] = {"data",  "listen",      "gpus",          "cpus",
-                                       "mem",   "max-runtime", "grace",         "http-timeout",
-                                       "share", "shim",        "fashion-mnist", "verbose"};
+static const char *const settings[] = {
+    "data",         "listen", "gpus", "cpus",          "mem",         "max-runtime", "grace",
+    "http-timeout", "share",  "shim", "fashion-mnist", "cifar10-url", "cifar10-md5", "verbose"};
 
 /* Copies key into k (cap bytes) with '_' spelled '-'; true when it names a setting. */
 static bool normalise_key(const char *key, char *k, size_t cap) {
@@ -120,6 +122,14 @@ int avad_config_set(struct avad_config *cfg, const char *key, const char *value,
         return set_str(cfg->shim_path, sizeof cfg->shim_path, k, value, err);
     if (!strcmp(k, "fashion-mnist"))
         return set_str(cfg->fashion_mnist, sizeof cfg->fashion_mnist, k, value, err);
+    if (!strcmp(k, "cifar10-url"))
+        return set_str(cfg->cifar10_url, sizeof cfg->cifar10_url, k, value, err);
+    if (!strcmp(k, "cifar10-md5")) {
+        if (strlen(value) != 32 || strspn(value, "0123456789abcdef") != 32)
+            return ava_err(err, AVA_EINVALID, "cifar10-md5: '%s' is not 32 lowercase hex digits",
+                           value);
+        return set_str(cfg->cifar10_md5, sizeof cfg->cifar10_md5, k, value, err);
+    }
     /* verbose, from the INI file (the flag takes no value) */
     if (strcmp(value, "true") && strcmp(value, "false") && strcmp(value, "1") && strcmp(value, "0"))
         return ava_err(err, AVA_EINVALID, "verbose: '%s' is not true or false", value);

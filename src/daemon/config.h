@@ -21,6 +21,8 @@ struct avad_config {
     char share_dir[AVA_PATH_MAX];     /* "" = find it */
     char shim_path[AVA_PATH_MAX];     /* "" = find it */
     char fashion_mnist[AVA_PATH_MAX]; /* Debian's dataset-fashion-mnist folder, "" = default */
+    char cifar10_url[1024];           /* "" = the official URL */
+    char cifar10_md5[33];             /* "" = the published MD5 */
     bool verbose;
     bool help, version;
 };

@@ -185,7 +185,9 @@ static int start_services(struct avad *d, char *err) {
            (const char *const[]){"ava-data-job", "../libexec/ava/ava-data-job", NULL},
            AVA_LIBEXEC_DIR "/ava-data-job");
     struct ava_datasets_config dc = {d->data_dir, job,
-                                     d->cfg.fashion_mnist[0] ? d->cfg.fashion_mnist : NULL};
+                                     d->cfg.fashion_mnist[0] ? d->cfg.fashion_mnist : NULL,
+                                     d->cfg.cifar10_url[0] ? d->cfg.cifar10_url : NULL,
+                                     d->cfg.cifar10_md5[0] ? d->cfg.cifar10_md5 : NULL};
     r = ava_datasets_new(d->base, d->st, &dc, &d->datasets, err);
     if (r < 0)
         return r;

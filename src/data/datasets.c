@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #define CIFAR10_HINT                                                                               \
-    "not imported yet: an admin runs 'ava dataset import cifar10 --from "                          \
-    "cifar10:/path/to/cifar-10-binary.tar.gz'"
+    "not imported yet: an admin runs 'ava dataset fetch cifar10' (the server needs internet) "     \
+    "or 'ava dataset import cifar10 --from cifar10:/path/to/cifar-10-binary.tar.gz'"
 
 /* One running job being watched. */
 struct job_watch {
@@ -36,6 +36,8 @@ struct ava_datasets {
     char data_dir[AVA_PATH_MAX];
     char job_path[AVA_PATH_MAX];
     char fashion_mnist[AVA_PATH_MAX];
+    char cifar10_url[1024];
+    char cifar10_md5[33];
     struct job_watch *watches;
 };
 
@@ -50,6 +52,10 @@ int ava_datasets_new(struct event_base *base, struct ava_store *st,
     snprintf(ds->job_path, sizeof ds->job_path, "%s", cfg->job_path);
     snprintf(ds->fashion_mnist, sizeof ds->fashion_mnist, "%s",
              cfg->fashion_mnist ? cfg->fashion_mnist : "/usr/share/datasets/fashion-mnist");
+    snprintf(ds->cifar10_url, sizeof ds->cifar10_url, "%s",
+             cfg->cifar10_url ? cfg->cifar10_url : AVA_CIFAR10_URL);
+    snprintf(ds->cifar10_md5, sizeof ds->cifar10_md5, "%s",
+             cfg->cifar10_md5 ? cfg->cifar10_md5 : AVA_CIFAR10_MD5);
     *out = ds;
     return 0;
 }
@@ -270,15 +276,34 @@ static bool running_job(struct ava_datasets *ds, int64_t dataset_id, struct ava_
     return found;
 }
 
-int ava_datasets_import(struct ava_datasets *ds, const struct ava_user *u, const char *name,
-                        const char *source, const char *description, struct ava_dataset_job *job,
-                        char *err) {
+/* A first check of a source spec, so that a typo is refused at once rather than by the
+ * import job (which checks everything else). */
+static bool source_kind_known(const char *source, bool allow_url) {
+    static const char *const kinds[] = {
+        "idx:", "cifar10:", "imagefolder:", "lst:", "jsonlist:", "url:"};
+    if (!allow_url && ava_startswith(source, "url:"))
+        return false;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (ava_startswith(source, kinds[i]) && source[strlen(kinds[i])])
+            return true;
+    return false;
+}
+
+/* Import, with downloads (url:) allowed only when the platform itself asks (fetch). */
+static int start_import(struct ava_datasets *ds, const struct ava_user *u, const char *name,
+                        const char *source, const char *description, bool allow_url,
+                        struct ava_dataset_job *job, char *err) {
     struct ava_dataset d;
     if (!ava_name_valid(name))
         return ava_err(err, AVA_EINVALID,
                        "bad dataset name '%s': use [A-Za-z0-9][A-Za-z0-9._-]{0,63}", name);
     if (!source || !*source || strlen(source) >= sizeof d.source)
         return ava_err(err, AVA_EINVALID, "a source is required, e.g. imagefolder:/data/flowers");
+    if (!source_kind_known(source, allow_url))
+        return ava_err(err, AVA_EINVALID,
+                       "source '%s' must start with idx:, cifar10:, imagefolder:, lst: or "
+                       "jsonlist:",
+                       source);
     int r = ava_store_dataset_find(ds->st, name, u->group_id, &d, NULL);
     if (r == 0 && !(d.group_id == 0 && u->admin && strcmp(d.state, "absent") == 0)) {
         r = ava_err(err, AVA_EEXISTS, "dataset '%s' already exists%s", name,
@@ -302,10 +327,30 @@ int ava_datasets_import(struct ava_datasets *ds, const struct ava_user *u, const
              : ava_store_dataset_insert(ds->st, &d, err);
     struct ava_job_spec spec = {.kind = "import", .percent = 100, .quality = 95};
     snprintf(spec.source, sizeof spec.source, "%s", source);
+    if (d.group_id == 0 && !strcmp(d.name, "cifar10")) /* the public copy must be the real one */
+        snprintf(spec.md5, sizeof spec.md5, "%s", ds->cifar10_md5);
     if (r == 0 && (r = start_job(ds, &d, &spec, job, err)) < 0)
         finish_import(ds, &d, NULL, false, err);
     ava_dataset_free(&d);
     return r;
+}
+
+int ava_datasets_import(struct ava_datasets *ds, const struct ava_user *u, const char *name,
+                        const char *source, const char *description, struct ava_dataset_job *job,
+                        char *err) {
+    return start_import(ds, u, name, source, description, false, job, err);
+}
+
+int ava_datasets_fetch(struct ava_datasets *ds, const struct ava_user *u, const char *name,
+                       struct ava_dataset_job *job, char *err) {
+    char source[1100];
+    if (strcmp(name, "cifar10") != 0)
+        return ava_err(err, AVA_EINVALID,
+                       "only cifar10 can be fetched; import '%s' with --from instead", name);
+    if (!u->admin)
+        return ava_err(err, AVA_EFORBIDDEN, "only an admin may fetch a public dataset");
+    snprintf(source, sizeof source, "url:cifar10:%s", ds->cifar10_url);
+    return start_import(ds, u, name, source, NULL, true, job, err);
 }
 
 int ava_datasets_format(struct ava_datasets *ds, const struct ava_user *u, const char *name,
@@ -451,7 +496,7 @@ static int register_public_datasets(struct ava_datasets *ds, char *err) {
         struct ava_user platform = {.admin = true};
         char source[4 * AVA_PATH_MAX + 16];
         snprintf(source, sizeof source, "idx:%s,%s+%s,%s", tri, trl, tei, tel);
-        r = ava_datasets_import(ds, &platform, "fashion-mnist", source, NULL, &job, err);
+        r = start_import(ds, &platform, "fashion-mnist", source, NULL, false, &job, err);
     }
     ava_dataset_free(&d);
     return r;

@@ -21,7 +21,12 @@ struct ava_datasets_config {
     const char *data_dir;      /* absolute */
     const char *job_path;      /* the ava-data-job binary */
     const char *fashion_mnist; /* folder of Debian's dataset-fashion-mnist files */
+    const char *cifar10_url;   /* where `fetch` downloads CIFAR-10's binary tarball from */
+    const char *cifar10_md5;   /* its published MD5, checked on fetch and on tarball import */
 };
+
+#define AVA_CIFAR10_URL "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+#define AVA_CIFAR10_MD5 "c32a1d4ab5d03f1284b67883e8d87530"
 
 /* Creates the registry on base. *out: ava_datasets_free. */
 int ava_datasets_new(struct event_base *base, struct ava_store *st,
@@ -38,6 +43,11 @@ void ava_datasets_free(struct ava_datasets *ds);
 int ava_datasets_import(struct ava_datasets *ds, const struct ava_user *u, const char *name,
                         const char *source, const char *description, struct ava_dataset_job *job,
                         char *err);
+
+/* Downloads a public dataset that has an official URL (cifar10) and imports it, checking the
+ * published MD5. Admins only. */
+int ava_datasets_fetch(struct ava_datasets *ds, const struct ava_user *u, const char *name,
+                       struct ava_dataset_job *job, char *err);
 
 /* Starts formatting a ready dataset as spec asks (spec->kind, dataset_dir filled here).
  * AVA_EEXISTS when the set or its complement exists; AVA_ECONFLICT while a job runs. */

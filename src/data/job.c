@@ -58,9 +58,9 @@ int ava_encoding_parse(const char *s, enum ava_encoding *out) {
 }
 
 json_t *ava_job_spec_json(const struct ava_job_spec *s) {
-    return json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:i, s:i, s:i}", "kind", s->kind,
-                     "dataset_dir", s->dataset_dir, "source", s->source, "format",
-                     ava_set_format_str(s->format), "percent", s->percent, "seed",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:i, s:i, s:i}", "kind",
+                     s->kind, "dataset_dir", s->dataset_dir, "source", s->source, "md5", s->md5,
+                     "format", ava_set_format_str(s->format), "percent", s->percent, "seed",
                      (json_int_t)s->seed, "mode", mode_names[s->mode], "encoding",
                      ava_encoding_str(s->encoding), "quality", s->quality, "resize", s->resize,
                      "threads", s->threads);
@@ -73,27 +73,29 @@ int ava_job_spec_from_json(json_t *j, struct ava_job_spec *out, char *err) {
         {"percent", AVA_FIELD_INT, true, false},   {"seed", AVA_FIELD_INT, true, false},
         {"mode", AVA_FIELD_STRING, true, false},   {"encoding", AVA_FIELD_STRING, true, false},
         {"quality", AVA_FIELD_INT, true, false},   {"resize", AVA_FIELD_INT, true, false},
-        {"threads", AVA_FIELD_INT, true, false},
+        {"threads", AVA_FIELD_INT, true, false},   {"md5", AVA_FIELD_STRING, false, true},
     };
-    const char *kind, *dir, *source, *format, *mode, *enc;
+    const char *kind, *dir, *source, *format, *mode, *enc, *md5 = "";
     json_int_t percent, seed, quality, resize, threads;
     memset(out, 0, sizeof *out);
     if (ava_json_check_fields(j, fields, COUNT(fields), "job spec", err) < 0)
         return AVA_EINVALID;
-    json_unpack(j, "{s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I}", "kind", &kind,
-                "dataset_dir", &dir, "source", &source, "format", &format, "percent", &percent,
-                "seed", &seed, "mode", &mode, "encoding", &enc, "quality", &quality, "resize",
-                &resize, "threads", &threads);
+    json_unpack(j, "{s:s, s:s, s:s, s?s, s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I}", "kind", &kind,
+                "dataset_dir", &dir, "source", &source, "md5", &md5, "format", &format, "percent",
+                &percent, "seed", &seed, "mode", &mode, "encoding", &enc, "quality", &quality,
+                "resize", &resize, "threads", &threads);
     int m = lookup(mode, mode_names, COUNT(mode_names));
     if ((strcmp(kind, "import") && strcmp(kind, "format")) || dir[0] != '/' ||
         strlen(dir) >= sizeof out->dataset_dir || strlen(source) >= sizeof out->source ||
         ava_set_format_parse(format, &out->format) < 0 || percent < 1 || percent > 100 ||
         seed < 0 || m < 0 || ava_encoding_parse(enc, &out->encoding) < 0 || quality < 1 ||
-        quality > 100 || resize < 0 || resize > 65535 || threads < 0 || threads > 256)
+        quality > 100 || resize < 0 || resize > 65535 || threads < 0 || threads > 256 ||
+        strlen(md5) >= sizeof out->md5)
         return ava_err(err, AVA_EINVALID, "job spec: a field is out of range");
     snprintf(out->kind, sizeof out->kind, "%s", kind);
     snprintf(out->dataset_dir, sizeof out->dataset_dir, "%s", dir);
     snprintf(out->source, sizeof out->source, "%s", source);
+    snprintf(out->md5, sizeof out->md5, "%s", md5);
     out->percent = (int)percent;
     out->seed = (uint64_t)seed;
     out->mode = (enum ava_split_mode)m;

@@ -61,7 +61,8 @@ int ava_encoding_parse(const char *s, enum ava_encoding *out);
 struct ava_job_spec {
     char kind[16]; /* import, format */
     char dataset_dir[4096];
-    char source[4096]; /* import: the importer spec */
+    char source[4096]; /* import: the importer spec, or "url:KIND:URL" (download, then KIND:FILE) */
+    char md5[33];      /* import: the MD5 the source file must have, "" = unchecked */
     enum ava_set_format format;
     int percent; /* 1..100; 100 = one set */
     uint64_t seed;

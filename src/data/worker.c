@@ -9,9 +9,11 @@
 #include "../common/err.h"
 #include "../common/file.h"
 #include "../common/log.h"
+#include "../common/md5.h"
 #include "../common/path.h"
 #include "../common/timeutil.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -93,6 +95,75 @@ static int import_into(const struct ava_job_spec *spec, const char *pack_dir, st
     return r;
 }
 
+/* libcurl's progress hook: the download's bytes are the job's progress; a cancel aborts. */
+static int on_transfer(void *ctx, curl_off_t total, curl_off_t now, curl_off_t ut, curl_off_t un) {
+    (void)ut;
+    (void)un;
+    return report(ctx, (int64_t)now, (int64_t)total);
+}
+
+/* Downloads url (http or https) into path. */
+static int download(const char *url, const char *path, struct progress *pg, char *err) {
+    FILE *f = fopen(path, "wbe");
+    if (!f)
+        return ava_err(err, AVA_EIO, "cannot create %s: %s", path, strerror(errno));
+    CURL *h = curl_easy_init();
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_transfer);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, pg);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    if (fclose(f) != 0 && rc == CURLE_OK)
+        return ava_err(err, AVA_EIO, "cannot write %s", path);
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return ava_err(err, AVA_ECONFLICT, "cancelled");
+    if (rc != CURLE_OK)
+        return ava_err(err, AVA_EIO, "download of %s failed: %s", url,
+                       cerr[0] ? cerr : curl_easy_strerror(rc));
+    return 0;
+}
+
+/* The importer spec to read: downloads "url:KIND:URL" sources into the aside dir first, and
+ * checks the source file's MD5 when the job names one. */
+static int prepare_source(const struct ava_job_spec *spec, const char *aside, struct progress *pg,
+                          char *out, size_t outlen, char *err) {
+    char path[AVA_PATH_MAX] = "";
+    const char *src = spec->source;
+    int r = 0;
+    if (!strncmp(src, "url:", 4)) {
+        const char *kind = src + 4, *colon = strchr(kind, ':');
+        if (!colon)
+            return ava_err(err, AVA_EINVALID, "source '%s' is not url:KIND:URL", src);
+        r = ava_path_join(path, sizeof path, err, aside, "download", NULL);
+        if (r == 0)
+            r = download(colon + 1, path, pg, err);
+        snprintf(out, outlen, "%.*s:%s", (int)(colon - kind), kind, path);
+    } else {
+        const char *colon = strchr(src, ':');
+        snprintf(out, outlen, "%s", src);
+        snprintf(path, sizeof path, "%s", colon ? colon + 1 : "");
+    }
+    struct stat st;
+    if (r == 0 && spec->md5[0] && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+        char sum[33];
+        r = ava_md5_file(path, sum, err);
+        if (r == 0 && strcmp(sum, spec->md5) != 0)
+            r = ava_err(err, AVA_EINVALID,
+                        "MD5 of %s is %s, the published one is %s: a damaged or different file",
+                        path, sum, spec->md5);
+    }
+    return r;
+}
+
 /* Moves each written directory from the aside dir into the dataset dir. */
 static int publish(const char *from, const char *to, char *err) {
     struct stat st;
@@ -110,8 +181,11 @@ static int run_import(const struct ava_job_spec *spec, const char *aside, struct
     int r = ava_path_join(pack, sizeof pack, err, aside, "pack", NULL);
     if (r == 0)
         r = ava_path_join(dest, sizeof dest, err, spec->dataset_dir, "pack", NULL);
+    struct ava_job_spec local = *spec;
     if (r == 0)
-        r = import_into(spec, pack, pg, result, err);
+        r = prepare_source(spec, aside, pg, local.source, sizeof local.source, err);
+    if (r == 0)
+        r = import_into(&local, pack, pg, result, err);
     if (r == 0)
         r = publish(pack, dest, err);
     return r;

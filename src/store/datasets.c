@@ -223,8 +223,19 @@ int ava_store_set_find(struct ava_store *st, int64_t dataset_id, const char *for
 }
 
 int ava_store_set_delete(struct ava_store *st, int64_t id, char *err) {
+    /* the set's complement (if any) stops naming it */
+    static const char unlink[] =
+        "UPDATE dataset_sets SET complement = NULL WHERE id IN (SELECT o.id FROM dataset_sets o"
+        " JOIN dataset_sets d ON d.id = ?1 AND o.dataset_id = d.dataset_id AND o.format = d.format"
+        " AND o.complement = d.percent)";
     static const char sql[] = "DELETE FROM dataset_sets WHERE id = ?";
-    sqlite3_stmt *s = store_stmt(st, sql, err);
+    sqlite3_stmt *s = store_stmt(st, unlink, err);
+    if (!s)
+        return AVA_EIO;
+    sqlite3_bind_int64(s, 1, id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return store_fail(st, "delete formatted set", err);
+    s = store_stmt(st, sql, err);
     if (!s)
         return AVA_EIO;
     sqlite3_bind_int64(s, 1, id);

@@ -233,7 +233,7 @@ struct ava_dataset_set {
 int ava_store_set_insert(struct ava_store *st, struct ava_dataset_set *set, char *err);
 int ava_store_set_find(struct ava_store *st, int64_t dataset_id, const char *format, int percent,
                        struct ava_dataset_set *out, char *err);
-/* Deletes a set's record. */
+/* Deletes a set's record; the set formatted with it no longer names it as complement. */
 int ava_store_set_delete(struct ava_store *st, int64_t id, char *err);
 /* The sets of a dataset by format then percent (descending). *out: free(). */
 int ava_store_set_list(struct ava_store *st, int64_t dataset_id, struct ava_dataset_set **out,

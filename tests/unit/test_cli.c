@@ -1,5 +1,6 @@
-/* test_cli.c: unit tests of the CLI's pure parts: option parsing, the train create body,
- * URL encoding, tables, server error messages, endpoint/token discovery, formatting. */
+/* test_cli.c: unit tests of the CLI's pure parts: option parsing, the train create and dataset
+ * format bodies, set references and complements, URL encoding, tables, server error messages,
+ * endpoint/token discovery, formatting, the progress line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,18 +24,35 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Copies a NULL-terminated word list into words (64 slots); returns how many there are. */
+static int collect(char **words, va_list ap) {
+    int n = 0;
+    for (char *w; n < 63 && (w = va_arg(ap, char *));)
+        words[n++] = w;
+    words[n] = NULL;
+    return n;
+}
+
 /* Parses a `train create` command line given as a NULL-terminated word list. */
 static int create(json_t **body, char *err, ...) {
     char *words[64];
-    int n = 0;
     va_list ap;
     va_start(ap, err);
-    for (char *w; n < 63 && (w = va_arg(ap, char *));)
-        words[n++] = w;
+    int n = collect(words, ap);
     va_end(ap);
-    words[n] = NULL;
     err[0] = '\0';
     return cli_train_create_parse(n, words, body, err);
+}
+
+/* Parses a `dataset format` command line given as a NULL-terminated word list. */
+static int format(json_t **body, char *err, ...) {
+    char *words[64];
+    va_list ap;
+    va_start(ap, err);
+    int n = collect(words, ap);
+    va_end(ap);
+    err[0] = '\0';
+    return cli_dataset_format_parse(n, words, body, err);
 }
 
 /* Asserts that body, serialised compactly with sorted keys, equals want. */
@@ -128,6 +146,218 @@ static void test_create_bad(void **state) {
     assert_create_bad("not valid UTF-8", "t", "--image", "i:t", "--cpu", "1", "--env", "K=\xc3");
     assert_create_bad("not valid UTF-8", "t", "--image", "i:t", "--cpu", "1", "--", "\xfe");
     assert_create_bad("absolute path", "t", "--image", "i:t", "--cpu", "1", "--entry", "run.sh");
+}
+
+static void test_create_val(void **state) {
+    char err[AVA_ERRLEN];
+    json_t *b;
+    /* --no-val sends nothing: the server runs without a validation set */
+    assert_int_equal(create(&b, err, "t", "--image", "i:t", "--cpu", "1", "--train", "fm/raw/80",
+                            "--no-val", NULL),
+                     0);
+    assert_json(b, "{\"cpus\":1,\"image\":\"i:t\",\"name\":\"t\",\"train\":\"fm/raw/80\"}");
+    json_decref(b);
+    assert_create_bad("not both", "t", "--image", "i:t", "--cpu", "1", "--val", "fm/raw/20",
+                      "--no-val");
+}
+
+/* Asserts that a dataset format command line gives the body want (compact, sorted keys). */
+#define assert_format_ok(want, ...)                                                                \
+    do {                                                                                           \
+        char err_[AVA_ERRLEN];                                                                     \
+        json_t *b_;                                                                                \
+        if (format(&b_, err_, __VA_ARGS__, NULL) != 0)                                             \
+            fail_msg("refused: %s", err_);                                                         \
+        assert_json(b_, want);                                                                     \
+        json_decref(b_);                                                                           \
+    } while (0)
+
+static void test_format_body(void **state) {
+    assert_format_ok("{\"format\":\"recordio\",\"split\":80}", "fashion-mnist", "--format",
+                     "recordio", "--split", "80");
+    assert_format_ok("{\"format\":\"lmdb\",\"split\":100}", "--split=100", "fm", "--format=lmdb");
+    assert_format_ok("{\"encoding\":\"jpeg\",\"format\":\"raw\",\"quality\":1,\"resize\":0,"
+                     "\"seed\":42,\"split\":1,\"stratified\":true,\"threads\":256}",
+                     "fm", "--format", "raw", "--split", "1", "--seed", "42", "--encoding", "jpeg",
+                     "--quality", "1", "--resize", "0", "--stratified", "--threads", "256");
+    assert_format_ok("{\"encoding\":\"png\",\"format\":\"recordio\",\"im2rec_compatible\":true,"
+                     "\"quality\":100,\"resize\":65535,\"seed\":9223372036854775807,"
+                     "\"split\":99,\"threads\":0}",
+                     "fm", "--format", "recordio", "--split", "99", "--im2rec-compatible",
+                     "--encoding", "png", "--quality", "100", "--resize", "65535", "--threads", "0",
+                     "--seed", "9223372036854775807", "--no-wait", "--json");
+    assert_format_ok("{\"encoding\":\"raw\",\"format\":\"lmdb\",\"split\":50}", "fm", "--format",
+                     "lmdb", "--split", "50", "--encoding", "raw");
+}
+
+/* Asserts that a dataset format command line is refused with a message holding want. */
+#define assert_format_bad(want, ...)                                                               \
+    do {                                                                                           \
+        char err_[AVA_ERRLEN];                                                                     \
+        json_t *b_ = (json_t *)1;                                                                  \
+        assert_int_equal(format(&b_, err_, __VA_ARGS__, NULL), AVA_EINVALID);                      \
+        assert_null(b_);                                                                           \
+        if (!strstr(err_, want))                                                                   \
+            fail_msg("message '%s' lacks '%s'", err_, want);                                       \
+    } while (0)
+
+static void test_format_bad(void **state) {
+    assert_format_bad("missing --format", "fm", "--split", "80");
+    assert_format_bad("missing --split", "fm", "--format", "recordio");
+    assert_format_bad("--split needs a whole number from 1 to 100", "fm", "--format", "raw",
+                      "--split", "0");
+    assert_format_bad("from 1 to 100, not '101'", "fm", "--format", "raw", "--split", "101");
+    assert_format_bad("not 'x'", "fm", "--format", "raw", "--split", "x");
+    assert_format_bad("not '-5'", "fm", "--format", "raw", "--split", "-5");
+    assert_format_bad("not '80%'", "fm", "--format", "raw", "--split", "80%");
+    assert_format_bad("--quality needs a whole number from 1 to 100, not '0'", "fm", "--format",
+                      "raw", "--split", "80", "--quality", "0");
+    assert_format_bad("not '101'", "fm", "--format", "raw", "--split", "80", "--quality", "101");
+    assert_format_bad("not both", "fm", "--format", "raw", "--split", "80", "--stratified",
+                      "--im2rec-compatible");
+    assert_format_bad("--format must be recordio, lmdb or raw, not 'tfrecord'", "fm", "--format",
+                      "tfrecord", "--split", "80");
+    assert_format_bad("--encoding must be jpeg, png or raw", "fm", "--format", "raw", "--split",
+                      "80", "--encoding", "webp");
+    assert_format_bad("--resize", "fm", "--format", "raw", "--split", "80", "--resize", "65536");
+    assert_format_bad("--threads", "fm", "--format", "raw", "--split", "80", "--threads", "257");
+    assert_format_bad("--seed", "fm", "--format", "raw", "--split", "80", "--seed",
+                      "9223372036854775808");
+    assert_format_bad("missing the dataset NAME", "--format", "raw", "--split", "80");
+    assert_format_bad("unexpected argument 'x'", "fm", "x", "--format", "raw", "--split", "80");
+    assert_format_bad("not a valid dataset name", "fm/raw/80", "--format", "raw", "--split", "80");
+    assert_format_bad("--split needs a value", "fm", "--format", "raw", "--split");
+    assert_format_bad("--stratified takes no value", "fm", "--stratified=yes");
+    assert_format_bad("unknown option '--val'", "fm", "--val", "x");
+}
+
+static void test_set_ref(void **state) {
+    struct cli_set_ref r;
+    char err[AVA_ERRLEN];
+    assert_int_equal(cli_set_ref_parse("fashion-mnist/recordio/80", &r, err), 0);
+    assert_string_equal(r.dataset, "fashion-mnist");
+    assert_string_equal(r.format, "recordio");
+    assert_int_equal(r.percent, 80);
+    assert_int_equal(cli_set_ref_parse("a/b/100", &r, NULL), 0);
+    assert_int_equal(r.percent, 100);
+    assert_int_equal(cli_set_ref_parse("a/b/1", &r, NULL), 0);
+    static const char *const bad[] = {
+        "fm",         "fm/raw",     "fm/raw/",    "fm/raw/0",
+        "fm/raw/101", "fm/raw/080", "fm/raw/8x",  "fm/raw/-1",
+        "/raw/80",    "fm//80",     "fm/raw/80/", "a b/raw/80",
+        "fm/r w/80",  "../raw/80",  "fm/../80",   "fm/raw/99999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        if (cli_set_ref_parse(bad[i], &r, err) != AVA_EINVALID)
+            fail_msg("'%s' was accepted", bad[i]);
+        assert_non_null(strstr(err, "DATASET/FORMAT/PERCENT"));
+    }
+    char name[80];
+    memset(name, 'a', 65);
+    strcpy(name + 65, "/raw/80");
+    assert_int_equal(cli_set_ref_parse(name, &r, NULL), AVA_EINVALID);
+}
+
+/* A dataset as GET /datasets/fm answers: recordio 80/20, lmdb 70 whose 30 was removed, raw 100. */
+static json_t *sample_dataset(void) {
+    return json_pack("{s:s, s:[{s:s, s:s, s:i, s:i}, {s:s, s:s, s:i, s:i}, {s:s, s:s, s:i, s:i},"
+                     " {s:s, s:s, s:i, s:n}]}",
+                     "name", "fm", "sets", "ref", "fm/recordio/80", "format", "recordio", "percent",
+                     80, "complement", 20, "ref", "fm/recordio/20", "format", "recordio", "percent",
+                     20, "complement", 80, "ref", "fm/lmdb/70", "format", "lmdb", "percent", 70,
+                     "complement", 30, "ref", "fm/raw/100", "format", "raw", "percent", 100,
+                     "complement");
+}
+
+static void test_complement(void **state) {
+    json_t *d = sample_dataset();
+    char *c = cli_dataset_complement(d, "fm/recordio/80");
+    assert_string_equal(c, "fm/recordio/20");
+    free(c);
+    c = cli_dataset_complement(d, "fm/recordio/20");
+    assert_string_equal(c, "fm/recordio/80");
+    free(c);
+    assert_null(cli_dataset_complement(d, "fm/lmdb/70"));     /* its complement is gone */
+    assert_null(cli_dataset_complement(d, "fm/raw/100"));     /* no complement */
+    assert_null(cli_dataset_complement(d, "fm/recordio/70")); /* no such set */
+    assert_null(cli_dataset_complement(d, "fm/raw/80"));
+    assert_null(cli_dataset_complement(d, "other/recordio/80")); /* another dataset */
+    assert_null(cli_dataset_complement(d, "fm/recordio"));
+    assert_null(cli_dataset_complement(d, "fm/recordio/080"));
+    assert_null(cli_dataset_complement(d, "fm/recordio/80/x"));
+    assert_null(cli_dataset_complement(d, ""));
+    assert_null(cli_dataset_complement(d, NULL));
+    assert_null(cli_dataset_complement(NULL, "fm/recordio/80"));
+    json_decref(d);
+    /* a complement that is the set itself, or of the wrong type, is ignored */
+    d = json_pack("{s:s, s:[{s:s, s:i, s:i}, {s:s, s:i, s:s}]}", "name", "x", "sets", "format",
+                  "raw", "percent", 50, "complement", 50, "format", "raw", "percent", 60,
+                  "complement", "40");
+    assert_null(cli_dataset_complement(d, "x/raw/50"));
+    assert_null(cli_dataset_complement(d, "x/raw/60"));
+    json_decref(d);
+}
+
+static void test_dataset_paths(void **state) {
+    char err[AVA_ERRLEN], *p;
+    assert_int_equal(cli_dataset_rm_path("fashion-mnist", &p, err), 0);
+    assert_string_equal(p, "/datasets/fashion-mnist");
+    free(p);
+    assert_int_equal(cli_dataset_rm_path("fashion-mnist/recordio/80", &p, err), 0);
+    assert_string_equal(p, "/datasets/fashion-mnist/sets/recordio/80");
+    free(p);
+    assert_int_equal(cli_dataset_rm_path("a.b_c/lmdb/100", &p, err), 0);
+    assert_string_equal(p, "/datasets/a.b_c/sets/lmdb/100");
+    free(p);
+    static const char *const bad[] = {
+        "a b", "..", "fm/raw", "fm/raw/0", "fm/raw/x", "fm/ra w/80", "fm/raw/80/1", "fm%2Fraw", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p = (char *)1;
+        if (cli_dataset_rm_path(bad[i], &p, err) != AVA_EINVALID)
+            fail_msg("'%s' was accepted", bad[i]);
+        assert_null(p);
+    }
+    /* the path builder encodes whatever it is given */
+    p = cli_dataset_path("a b/c", "/format");
+    assert_string_equal(p, "/datasets/a%20b%2Fc/format");
+    free(p);
+    p = cli_dataset_path("fm", NULL);
+    assert_string_equal(p, "/datasets/fm");
+    free(p);
+}
+
+static void test_progress(void **state) {
+    char line[256];
+    cli_progress_render(36400, 70000, 12000, 52, line, sizeof line);
+    assert_string_equal(line, "[#########.........] 52%  36400/70000  12000/s");
+    /* the bar keeps its length whatever the numbers: room is left for 100% and a rate */
+    cli_progress_render(700, 70000, -1, 52, line, sizeof line);
+    assert_string_equal(line, "[..................] 1%  700/70000");
+    /* the line stays under the width; the bar is capped at 50 cells */
+    cli_progress_render(36400, 70000, 12000, 80, line, sizeof line);
+    assert_int_equal(strlen(line), 2 + 46 + 26);
+    cli_progress_render(0, 70000, -1, 200, line, sizeof line);
+    assert_string_equal(line, "[.................................................."
+                              "] 0%  0/70000");
+    cli_progress_render(70000, 70000, 11999.6, 0, line, sizeof line);
+    assert_string_equal(line, "[##############################################"
+                              "] 100%  70000/70000  12000/s");
+    /* done beyond total or negative is clamped */
+    cli_progress_render(80000, 70000, -1, 50, line, sizeof line);
+    assert_string_equal(line, "[################] 100%  70000/70000");
+    cli_progress_render(-3, 10, -1, 40, line, sizeof line);
+    assert_string_equal(line, "[............] 0%  0/10");
+    /* a total not known yet */
+    cli_progress_render(1234, 0, 99.4, 40, line, sizeof line);
+    assert_string_equal(line, "[..............] 1234 done  99/s");
+    /* too narrow for a bar: the text alone; a small buffer truncates safely */
+    cli_progress_render(5, 10, 1, 20, line, sizeof line);
+    assert_string_equal(line, "50%  5/10  1/s");
+    cli_progress_render(36400, 70000, 12000, 52, line, 8);
+    assert_string_equal(line, "[######");
+    /* huge counts do not overflow */
+    cli_progress_render(INT64_MAX / 2, INT64_MAX, -1, 0, line, sizeof line);
+    assert_non_null(strstr(line, "] 49%  4611686018427387903/9223372036854775807"));
 }
 
 static void test_args_parser(void **state) {
@@ -408,6 +638,10 @@ int main(void) {
         cmocka_unit_test(test_table),          cmocka_unit_test(test_error_message),
         cmocka_unit_test(test_config_files),   cmocka_unit_test(test_config_bad),
         cmocka_unit_test(test_time),           cmocka_unit_test(test_formatting),
+        cmocka_unit_test(test_create_val),     cmocka_unit_test(test_format_body),
+        cmocka_unit_test(test_format_bad),     cmocka_unit_test(test_set_ref),
+        cmocka_unit_test(test_complement),     cmocka_unit_test(test_dataset_paths),
+        cmocka_unit_test(test_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
