@@ -22,8 +22,9 @@ typedef void (*ava_proc_done_cb)(void *ctx);
  * stderr appended to log_path, all signals default, every signal unblocked but SIGTERM, a
  * minimal environment (PATH, LANG), and watches it on base. SIGTERM starts blocked so that a
  * stop sent before the process has set up its handling stays pending instead of killing
- * it: the process unblocks it (or reads it from a signalfd) once it is ready. Fills id ("pid:start", AVA_PROC_ID_MAX bytes).
- * *out (may be NULL) lets the caller signal or drop the watch. Returns 0 or AVA_EIO. */
+ * it: the process unblocks it (or reads it from a signalfd) once it is ready. Fills id
+ * ("pid:start", AVA_PROC_ID_MAX bytes). *out (may be NULL) lets the caller signal or drop the
+ * watch. Returns 0 or AVA_EIO. */
 int ava_proc_spawn(struct event_base *base, const char *path, char *const argv[],
                    const char *log_path, ava_proc_done_cb cb, void *ctx, char *id,
                    struct ava_proc **out, char *err);
