@@ -11,6 +11,7 @@
 #include "../../src/common/file.h"
 #include "../../src/common/ini.h"
 #include "../../src/common/jsonfields.h"
+#include "../../src/common/md5.h"
 #include "../../src/common/path.h"
 #include "../../src/common/rundir.h"
 #include "../../src/common/sha256.h"
@@ -1150,6 +1151,51 @@ static void test_json_fields_refusals_name_the_field(void **state) {
     assert_string_equal(err, "field 'name' is required");
 }
 
+/* ---- md5.h ---- */
+
+static void test_md5_rfc1321_vectors(void **state) {
+    (void)state;
+    static const struct {
+        const char *in, *hex;
+    } cases[] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"a", "0cc175b9c0f1b6a831c399e269772661"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+        {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "57edf4a22be3c955ac49da2e2107b67a"},
+    };
+    for (size_t i = 0; i < N_ELEMS(cases); i++) {
+        struct ava_md5 m;
+        char hex[33];
+        ava_md5_init(&m);
+        /* fed in uneven pieces, so that block boundaries fall inside updates */
+        size_t n = strlen(cases[i].in);
+        for (size_t at = 0; at < n; at += 7)
+            ava_md5_update(&m, cases[i].in + at, n - at < 7 ? n - at : 7);
+        ava_md5_hex(&m, hex);
+        assert_string_equal(hex, cases[i].hex);
+    }
+}
+
+static void test_md5_file_matches_and_missing(void **state) {
+    (void)state;
+    char tmp[64], path[128], hex[33], err[AVA_ERRLEN] = "";
+    make_tmpdir(tmp, sizeof tmp);
+    snprintf(path, sizeof path, "%s/f", tmp);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 100000; i++) /* 1,000,000 bytes: "a" repeated */
+        fputs("aaaaaaaaaa", f);
+    fclose(f);
+    assert_int_equal(ava_md5_file(path, hex, err), 0);
+    assert_string_equal(hex, "7707d6ae4e027c70eea2a935c2296f21");
+    snprintf(path, sizeof path, "%s/missing", tmp);
+    assert_int_equal(ava_md5_file(path, hex, err), AVA_ENOTFOUND);
+    remove_tmpdir(tmp);
+}
+
 /* ---- rundir.h ---- */
 
 static void test_rundir_status_round_trip(void **state) {
@@ -1478,6 +1524,8 @@ int main(void) {
         cmocka_unit_test(test_json_fields_accepts_declared_members),
         cmocka_unit_test(test_json_fields_null_means_not_given),
         cmocka_unit_test(test_json_fields_refusals_name_the_field),
+        cmocka_unit_test(test_md5_rfc1321_vectors),
+        cmocka_unit_test(test_md5_file_matches_and_missing),
         cmocka_unit_test(test_rundir_status_round_trip),
         cmocka_unit_test(test_rundir_read_missing_files),
         cmocka_unit_test(test_rundir_parse_shim_good),
