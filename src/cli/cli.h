@@ -53,6 +53,12 @@ extern const struct cli_verb cli_dataset_verbs[];
  * an --env without '=', a relative --entry. */
 int cli_train_create_body(const struct cli_args *a, json_t **body, char *err);
 
+/* Parses argv with opts and builds a request body with build: cli_args_parse, then build.
+ * Returns 0 with *body owned by the caller, or the parser's or builder's error. */
+int cli_parse_body(int argc, char *const *argv, const struct cli_optspec *opts,
+                   int (*build)(const struct cli_args *, json_t **, char *), json_t **body,
+                   char *err);
+
 /* Parses the words after "ava train create" and builds the body (cli_args_parse +
  * cli_train_create_body). Returns 0 or AVA_EINVALID with a message. */
 int cli_train_create_parse(int argc, char *const *argv, json_t **body, char *err);

@@ -216,13 +216,7 @@ int cli_dataset_format_body(const struct cli_args *a, json_t **body, char *err) 
 }
 
 int cli_dataset_format_parse(int argc, char *const *argv, json_t **body, char *err) {
-    struct cli_args a;
-    *body = NULL;
-    int rc = cli_args_parse(argc, argv, cli_dataset_format_opts, &a, err);
-    if (rc == 0)
-        rc = cli_dataset_format_body(&a, body, err);
-    cli_args_free(&a);
-    return rc;
+    return cli_parse_body(argc, argv, cli_dataset_format_opts, cli_dataset_format_body, body, err);
 }
 
 /* done * by / total rounded down, exact even for huge counts (0 <= done <= total). */

@@ -238,14 +238,20 @@ int cli_train_create_body(const struct cli_args *a, json_t **body, char *err) {
     return 0;
 }
 
-int cli_train_create_parse(int argc, char *const *argv, json_t **body, char *err) {
+int cli_parse_body(int argc, char *const *argv, const struct cli_optspec *opts,
+                   int (*build)(const struct cli_args *, json_t **, char *), json_t **body,
+                   char *err) {
     struct cli_args a;
     *body = NULL;
-    int rc = cli_args_parse(argc, argv, cli_train_create_opts, &a, err);
+    int rc = cli_args_parse(argc, argv, opts, &a, err);
     if (rc == 0)
-        rc = cli_train_create_body(&a, body, err);
+        rc = build(&a, body, err);
     cli_args_free(&a);
     return rc;
+}
+
+int cli_train_create_parse(int argc, char *const *argv, json_t **body, char *err) {
+    return cli_parse_body(argc, argv, cli_train_create_opts, cli_train_create_body, body, err);
 }
 
 /* Prints the outcome of create/start: "training hello created, run 1 running". */

@@ -110,6 +110,19 @@ int ava_file_append_line(const char *path, const char *line, char *err) {
     return r < 0 ? ava_err(err, AVA_EIO, "cannot append to %s: %s", path, strerror(e)) : 0;
 }
 
+int ava_file_close_synced(FILE *f, const char *path, int rc, char *err) {
+    if (!f)
+        return rc;
+    int e = 0;
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        e = errno;
+    if (fclose(f) != 0 && e == 0)
+        e = errno;
+    if (e && rc == 0)
+        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", path, strerror(e));
+    return rc;
+}
+
 int64_t ava_file_size(const char *path) {
     struct stat st;
     return stat(path, &st) < 0 ? -1 : (int64_t)st.st_size;

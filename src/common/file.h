@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Writes data to path atomically: path.tmp.<pid>, fsync, rename, fsync of the directory.
  * mode applies to a new file. Returns 0 or AVA_EIO. */
@@ -16,6 +17,10 @@ int ava_file_read_all(const char *path, size_t max, char **out, size_t *len, cha
 
 /* Appends one line (a '\n' is added) with O_APPEND, creating the file. Returns 0 or AVA_EIO. */
 int ava_file_append_line(const char *path, const char *line, char *err);
+
+/* Flushes, fsyncs and closes f (NULL is a no-op) and returns rc, or AVA_EIO naming path
+ * when rc was 0 and one of those steps failed: the last step of a stream's writer. */
+int ava_file_close_synced(FILE *f, const char *path, int rc, char *err);
 
 /* Size of the file at path, or -1 when it cannot be stat'ed. */
 int64_t ava_file_size(const char *path);

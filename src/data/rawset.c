@@ -5,6 +5,7 @@
 
 #include "../common/buf.h"
 #include "../common/err.h"
+#include "../common/file.h"
 #include "../common/path.h"
 
 #include <errno.h>
@@ -56,20 +57,6 @@ static int write_all(int fd, const void *data, size_t len) {
         len -= (size_t)n;
     }
     return 0;
-}
-
-/* Flushes, fsyncs and closes a list file; returns rc, or AVA_EIO when rc was 0 and this fails. */
-static int close_list(FILE *f, const char *path, int rc, char *err) {
-    if (!f)
-        return rc;
-    int e = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        e = errno;
-    if (fclose(f) != 0 && e == 0)
-        e = errno;
-    if (e && rc == 0)
-        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", path, strerror(e));
-    return rc;
 }
 
 /* ---- raw sets ---- */
@@ -175,7 +162,7 @@ uint64_t ava_raw_writer_bytes(const struct ava_raw_writer *w) {
 int ava_raw_writer_close(struct ava_raw_writer *w, char *err) {
     if (!w)
         return 0;
-    int rc = close_list(w->list, w->list_path, 0, err);
+    int rc = ava_file_close_synced(w->list, w->list_path, 0, err);
     /* one syncfs covers every file written, instead of an fsync per sample */
     int fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || syncfs(fd) < 0 || fsync(fd) < 0) {
@@ -236,7 +223,7 @@ int ava_lst_add(struct ava_lst_writer *w, uint32_t index, double label, const ch
 int ava_lst_close(struct ava_lst_writer *w, char *err) {
     if (!w)
         return 0;
-    int rc = close_list(w->f, w->path, 0, err);
+    int rc = ava_file_close_synced(w->f, w->path, 0, err);
     free(w->vbuf);
     free(w->path);
     free(w);

@@ -3,6 +3,7 @@
 
 #include "../common/buf.h"
 #include "../common/err.h"
+#include "../common/file.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -213,26 +214,12 @@ uint64_t ava_recordio_writer_bytes(const struct ava_recordio_writer *w) {
     return w->offset;
 }
 
-/* Flushes, fsyncs and closes f; returns rc, or AVA_EIO when rc was 0 and this fails. */
-static int close_out(FILE *f, const char *path, int rc, char *err) {
-    if (!f)
-        return rc;
-    int e = 0;
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-        e = errno;
-    if (fclose(f) != 0 && e == 0)
-        e = errno;
-    if (e && rc == 0)
-        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", path, strerror(e));
-    return rc;
-}
-
 int ava_recordio_writer_close(struct ava_recordio_writer *w, char *err) {
     if (!w)
         return 0;
     int rc = w->broken ? ava_err(err, AVA_EIO, "%s: an earlier write failed", w->rec_path) : 0;
-    rc = close_out(w->rec, w->rec_path, rc, err);
-    rc = close_out(w->idx, w->idx_path, rc, err);
+    rc = ava_file_close_synced(w->rec, w->rec_path, rc, err);
+    rc = ava_file_close_synced(w->idx, w->idx_path, rc, err);
     free(w->rec_vbuf);
     free(w->idx_vbuf);
     free(w->rec_path);
