@@ -67,6 +67,10 @@ struct ava_prepare {
      * AVA_VAL_DIR) and the JSON written to config/trainsetinfo and config/valsetinfo */
     const char *train_dir, *val_dir;
     const char *train_info, *val_info;
+    /* metrics: the log parser and user rules (JSON array text) for the shim, and what the
+     * run needs to report over HTTP and to import the Python SDK; each may be NULL */
+    const char *metrics_parser, *metric_rules_json;
+    const char *report_token, *report_url, *python_path;
 };
 
 /* Creates the run dir, config/trainingspec, the output and log folders and, once gpus is

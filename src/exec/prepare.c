@@ -88,6 +88,12 @@ static json_t *build_env(const struct ava_prepare *p) {
     env_set(env, "AVA_OUTPUT_DIR", ps->output_dir);
     env_set(env, "AVA_CONFIG_DIR", ps->config_dir);
     env_set(env, "AVA_LOG_PATH", ps->log_path);
+    if (p->report_token)
+        env_set(env, "AVA_REPORT_TOKEN", p->report_token);
+    if (p->report_url)
+        env_set(env, "AVA_REPORT_URL", p->report_url);
+    if (p->python_path)
+        env_set(env, "PYTHONPATH", p->python_path);
     if (p->train_dir)
         env_set(env, "AVA_TRAIN_DIR", p->train_dir);
     if (p->val_dir)
@@ -158,6 +164,10 @@ int ava_exec_prepare(const struct ava_prepare *p, char *err) {
         build_env(p), "cwd", ps->output_dir, "log_path", ps->log_path, "output_dir", ps->output_dir,
         "max_runtime_ms", (json_int_t)t->max_runtime_ms, "grace_ms", (json_int_t)p->grace_ms,
         "gpus", p->gpus);
+    json_t *rules = json_loads(p->metric_rules_json ? p->metric_rules_json : "[]", 0, NULL);
+    json_object_set_new(spec, "metric_rules", rules ? rules : json_array());
+    if (p->metrics_parser && *p->metrics_parser)
+        json_object_set_new(spec, "metrics_parser", json_string(p->metrics_parser));
     r = ava_path_join(path, sizeof path, err, ps->run_dir, "spec.json", NULL);
     return r < 0 ? (json_decref(spec), r) : write_json(path, spec, err);
 }

@@ -6,6 +6,7 @@
 #include "../common/err.h"
 #include "../common/log.h"
 #include "../common/rundir.h"
+#include "../common/sha256.h"
 #include "../common/strutil.h"
 #include "../common/timeutil.h"
 
@@ -35,6 +36,9 @@ struct ava_sched {
     struct entry *head; /* FIFO: queued runs keep their order, running ones stay in place */
     ava_sched_resolver_fn resolve;
     void *resolve_ctx;
+    char *report_base, *python_path;
+    ava_sched_end_fn on_end;
+    void *on_end_ctx;
 };
 
 int ava_sched_new(struct ava_store *st, struct ava_pool *pool, struct ava_executor *ex,
@@ -58,7 +62,21 @@ void ava_sched_free(struct ava_sched *s) {
         s->head = e->next;
         free(e);
     }
+    free(s->report_base);
+    free(s->python_path);
     free(s);
+}
+
+void ava_sched_set_run_env(struct ava_sched *s, const char *report_base, const char *python_path) {
+    free(s->report_base);
+    free(s->python_path);
+    s->report_base = report_base ? ava_xstrdup(report_base) : NULL;
+    s->python_path = python_path ? ava_xstrdup(python_path) : NULL;
+}
+
+void ava_sched_set_end_hook(struct ava_sched *s, ava_sched_end_fn fn, void *ctx) {
+    s->on_end = fn;
+    s->on_end_ctx = ctx;
 }
 
 void ava_sched_set_resolver(struct ava_sched *s, ava_sched_resolver_fn fn, void *ctx) {
@@ -173,16 +191,30 @@ static int prepare_launch(struct ava_sched *s, const struct entry *e, const stru
         rc = resolve_set(s, "train", t->train_set, t->group_id, tdir, sizeof tdir, &tinfo, err);
     if (rc == 0 && t->val_set)
         rc = resolve_set(s, "val", t->val_set, t->group_id, vdir, sizeof vdir, &vinfo, err);
-    struct ava_prepare p = {t,
-                            e->number,
-                            &paths,
-                            img.env_json,
-                            gpus,
-                            s->cfg.grace_ms,
-                            tinfo ? tdir : NULL,
-                            vinfo ? vdir : NULL,
-                            tinfo,
-                            vinfo};
+    char token[45] = "", hash[65], url[512] = "";
+    if (rc == 0 && s->report_base && ava_token_new(token) == 0) {
+        /* a token valid for this run only: the HTTP report endpoint checks it */
+        ava_sha256_hex(token, hash);
+        rc = ava_store_run_set_report_token(s->st, e->run_id, hash, err);
+        snprintf(url, sizeof url, "%s/v1/report/trainings/%lld/metric", s->report_base,
+                 (long long)e->run_id);
+    }
+    struct ava_prepare p = {.training = t,
+                            .number = e->number,
+                            .paths = &paths,
+                            .image_env_json = img.env_json,
+                            .gpus = gpus,
+                            .grace_ms = s->cfg.grace_ms,
+                            .train_dir = tinfo ? tdir : NULL,
+                            .val_dir = vinfo ? vdir : NULL,
+                            .train_info = tinfo,
+                            .val_info = vinfo,
+                            .metrics_parser =
+                                t->metrics_parser ? t->metrics_parser : img.metrics_parser,
+                            .metric_rules_json = t->metric_rules_json,
+                            .report_token = token[0] ? token : NULL,
+                            .report_url = url[0] ? url : NULL,
+                            .python_path = s->python_path};
     if (rc == 0)
         rc = ava_exec_prepare(&p, err);
     free(tinfo);
@@ -366,6 +398,8 @@ void ava_sched_on_done(void *ctx, int64_t run_id) {
         return;
     struct ava_run r;
     char err[AVA_ERRLEN];
+    if (s->on_end)
+        s->on_end(s->on_end_ctx, run_id, e->run_dir);
     if (ava_store_run_get(s->st, e->training_id, e->number, &r, err) == 0 &&
         !ava_run_state_terminal(r.state))
         store_outcome(s, e, &r);

@@ -30,6 +30,16 @@ typedef int (*ava_sched_resolver_fn)(void *ctx, const char *ref, int64_t group_i
 int ava_sched_new(struct ava_store *st, struct ava_pool *pool, struct ava_executor *ex,
                   const struct ava_sched_config *cfg, struct ava_sched **out, char *err);
 void ava_sched_free(struct ava_sched *s);
+/* What runs get for metrics: AVA_REPORT_URL = report_base + "/v1/report/trainings/<run
+ * id>/metric" (with a per-run AVA_REPORT_TOKEN), and PYTHONPATH = python_path (the Python
+ * SDK). Either may be NULL. The strings are copied. */
+void ava_sched_set_run_env(struct ava_sched *s, const char *report_base, const char *python_path);
+
+/* Called when a run's supervisor has ended, before its final state is stored, with the run
+ * dir: avad ingests the run's last metric points there. */
+typedef void (*ava_sched_end_fn)(void *ctx, int64_t run_id, const char *run_dir);
+void ava_sched_set_end_hook(struct ava_sched *s, ava_sched_end_fn fn, void *ctx);
+
 /* Sets how train and val sets are found at launch; without one a training that names a set
  * fails to start. */
 void ava_sched_set_resolver(struct ava_sched *s, ava_sched_resolver_fn fn, void *ctx);

@@ -63,6 +63,21 @@ static const char *const migrations[] = {
     " options TEXT NOT NULL DEFAULT '{}', executor_id TEXT NOT NULL DEFAULT '',"
     " created_at INTEGER NOT NULL, ended_at INTEGER) STRICT;"
     "CREATE INDEX dataset_jobs_active ON dataset_jobs(state) WHERE state = 'running';",
+    /* 3: metrics: per-training log parser settings, per-run report tokens and ingest offsets,
+     * series with their running summary, and points keyed (series, step) */
+    "ALTER TABLE trainings ADD COLUMN metrics_parser TEXT;"
+    "ALTER TABLE trainings ADD COLUMN metric_rules TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE runs ADD COLUMN report_token_hash TEXT;"
+    "ALTER TABLE runs ADD COLUMN metrics_offset INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE metric_series(id INTEGER PRIMARY KEY,"
+    " run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, name TEXT NOT NULL,"
+    " phase TEXT NOT NULL DEFAULT '', count INTEGER NOT NULL DEFAULT 0,"
+    " last_step INTEGER NOT NULL DEFAULT 0, last_value REAL NOT NULL DEFAULT 0,"
+    " last_time INTEGER NOT NULL DEFAULT 0, min_value REAL, max_value REAL,"
+    " UNIQUE(run_id, name, phase)) STRICT;"
+    "CREATE TABLE metric_points(series_id INTEGER NOT NULL REFERENCES metric_series(id)"
+    " ON DELETE CASCADE, step INTEGER NOT NULL, value REAL NOT NULL, time INTEGER NOT NULL,"
+    " epoch INTEGER, PRIMARY KEY(series_id, step)) STRICT, WITHOUT ROWID;",
 };
 
 int store_fail(struct ava_store *st, const char *what, char *err) {

@@ -8,6 +8,7 @@
 #ifndef AVA_STORE_STORE_H
 #define AVA_STORE_STORE_H
 
+#include "../metrics/point.h"
 #include "../sched/state.h"
 
 #include <stdbool.h>
@@ -114,6 +115,8 @@ struct ava_training {
     char *val_set;   /* NULL when none */
     int64_t max_runtime_ms;
     int64_t created_at;
+    char *metrics_parser;    /* overrides the image's log parser; NULL = the image's */
+    char *metric_rules_json; /* JSON array of "NAME=REGEX" strings, never NULL once filled */
 };
 void ava_training_free(struct ava_training *t);
 void ava_training_list_free(struct ava_training *ts, size_t n);
@@ -260,5 +263,46 @@ int ava_store_job_list(struct ava_store *st, int64_t dataset_id, struct ava_data
  * one, 0 when none, or a negative AVA_E* code. */
 int ava_store_dataset_in_use(struct ava_store *st, const char *dataset, const char *format,
                              int percent, char *training, size_t len, char *err);
+
+/* ---- metrics ---- */
+
+/* A series of a run with its running summary. */
+struct ava_series {
+    int64_t id, run_id;
+    char name[AVA_METRIC_NAME_MAX + 1];
+    char phase[AVA_METRIC_PHASE_MAX + 1];
+    int64_t count;
+    int64_t last_step;
+    double last_value;
+    int64_t last_time;
+    double min, max;
+};
+
+/* Stores a batch of a run's points and the run's new ingest offset in one transaction (so a
+ * crash on either side loses and duplicates nothing): each point goes into its (name, phase)
+ * series, created on first use, keyed by step (a step seen again replaces the value); the
+ * series' summaries follow. offset < 0 leaves the offset alone (points that came by HTTP). */
+int ava_store_metrics_ingest(struct ava_store *st, int64_t run_id, const struct ava_point *pts,
+                             size_t n, int64_t offset, char *err);
+/* The run's metrics file offset ingested so far. */
+int ava_store_metrics_offset(struct ava_store *st, int64_t run_id, int64_t *offset, char *err);
+/* The series of a run, by name then phase. *out: free(). */
+int ava_store_series_list(struct ava_store *st, int64_t run_id, struct ava_series **out, size_t *n,
+                          char *err);
+/* One series of a run. AVA_ENOTFOUND when the run has no such series. */
+int ava_store_series_find(struct ava_store *st, int64_t run_id, const char *name, const char *phase,
+                          struct ava_series *out, char *err);
+/* Points of a series with step > after_step, in step order, at most limit (0 = all): steps,
+ * values, times (ms) and epochs (-1 none) into malloc'd arrays owned by the caller (any of the
+ * out pointers may be NULL). */
+int ava_store_series_points(struct ava_store *st, int64_t series_id, int64_t after_step,
+                            size_t limit, int64_t **steps, double **values, int64_t **times,
+                            int64_t **epochs, size_t *n, char *err);
+/* Stores the SHA-256 of a run's report token (AVA_REPORT_TOKEN). */
+int ava_store_run_set_report_token(struct ava_store *st, int64_t run_id, const char *hash,
+                                   char *err);
+/* Finds the run whose report token hashes to hash. AVA_ENOTFOUND when none. */
+int ava_store_run_by_report_token(struct ava_store *st, int64_t run_id, const char *hash,
+                                  struct ava_run *out, char *err);
 
 #endif

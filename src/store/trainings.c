@@ -10,7 +10,8 @@
 #define TRAINING_COLS                                                                              \
     "t.id, t.name, t.user_id, t.group_id, u.name, g.name, t.description, t.image, t.image_kind,"   \
     " t.gpus, t.cpus, t.mem_bytes, t.entry, t.args, t.env, t.train_set, t.val_set,"                \
-    " t.max_runtime_ms, t.created_at FROM trainings t JOIN users u ON u.id = t.user_id"            \
+    " t.max_runtime_ms, t.created_at, t.metrics_parser, t.metric_rules FROM trainings t"           \
+    " JOIN users u ON u.id = t.user_id"                                                            \
     " JOIN groups g ON g.id = t.group_id"
 
 void ava_training_free(struct ava_training *t) {
@@ -22,6 +23,8 @@ void ava_training_free(struct ava_training *t) {
     free(t->env_json);
     free(t->train_set);
     free(t->val_set);
+    free(t->metrics_parser);
+    free(t->metric_rules_json);
     memset(t, 0, sizeof *t);
 }
 
@@ -59,13 +62,16 @@ static void training_from_row(sqlite3_stmt *s, void *elem) {
     t->val_set = store_col_strdup(s, 16);
     t->max_runtime_ms = sqlite3_column_int64(s, 17);
     t->created_at = sqlite3_column_int64(s, 18);
+    t->metrics_parser = store_col_strdup(s, 19);
+    t->metric_rules_json = store_col_strdup(s, 20);
 }
 
 int ava_store_training_insert(struct ava_store *st, struct ava_training *t, char *err) {
     static const char sql[] =
         "INSERT INTO trainings(name, user_id, group_id, description, image, image_kind, gpus,"
-        " cpus, mem_bytes, entry, args, env, train_set, val_set, max_runtime_ms, created_at)"
-        " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        " cpus, mem_bytes, entry, args, env, train_set, val_set, max_runtime_ms, created_at,"
+        " metrics_parser, metric_rules) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?)";
     sqlite3_stmt *s = store_stmt(st, sql, err);
     if (!s)
         return AVA_EIO;
@@ -85,6 +91,9 @@ int ava_store_training_insert(struct ava_store *st, struct ava_training *t, char
     store_bind_text(s, 14, t->val_set);
     sqlite3_bind_int64(s, 15, t->max_runtime_ms);
     sqlite3_bind_int64(s, 16, t->created_at);
+    store_bind_text(s, 17, t->metrics_parser);
+    sqlite3_bind_text(s, 18, t->metric_rules_json ? t->metric_rules_json : "[]", -1,
+                      SQLITE_TRANSIENT);
     if (sqlite3_step(s) != SQLITE_DONE) {
         int r = store_fail(st, "create training", err);
         return r == AVA_EEXISTS ? ava_err(err, r, "you already have a training named '%s'", t->name)
