@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 struct follow;
+struct metric_stream;
 
 struct ava_api {
     struct event_base *base;
@@ -24,7 +25,15 @@ struct ava_api {
     struct ava_sched *sched;
     struct ava_datasets *datasets; /* NULL: dataset routes answer 503 */
     int port;
-    struct follow *follows; /* open log streams */
+    struct follow *follows;        /* open log streams */
+    struct metric_stream *streams; /* open metric streams */
+    /* downsampled answers of series that did not change since (key: series, count, points) */
+    struct {
+        int64_t series_id, count;
+        int max_points;
+        char *points_json;
+    } cache[32];
+    int cache_next;
 };
 
 #define API_MAX_SEGS 8
@@ -70,5 +79,8 @@ void api_route_trainings(struct req *rq);
 void api_route_datasets(struct req *rq);
 void api_route_logs(struct req *rq, const struct ava_training *t);
 void api_follow_free_all(struct ava_api *api);
+void api_route_metrics(struct req *rq, const struct ava_training *t);
+void api_route_report(struct req *rq, const char *path);
+void api_metrics_free_all(struct ava_api *api);
 
 #endif

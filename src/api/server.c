@@ -149,7 +149,9 @@ static void on_request(struct evhttp_request *ev, void *arg) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(ev);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    if (!path || split_path(&rq, path) < 0) {
+    if (path && !strncmp(path, "/v1/report/trainings/", 21)) {
+        api_route_report(&rq, path); /* the original SDK's endpoint: the run's own token */
+    } else if (!path || split_path(&rq, path) < 0) {
         api_reply_error(&rq, AVA_ENOTFOUND, "no such route: %s (the API is under /api/v1)",
                         path ? path : "?");
     } else if (query && evhttp_parse_query_str(query, &rq.query) < 0) {
@@ -211,6 +213,7 @@ void ava_api_free(struct ava_api *api) {
     if (!api)
         return;
     api_follow_free_all(api);
+    api_metrics_free_all(api);
     evhttp_free(api->http);
     free(api);
 }

@@ -10,6 +10,7 @@
 #include "../data/datasets.h"
 #include "../exec/exec.h"
 #include "../images/images.h"
+#include "../metrics/logparse.h"
 #include "../sched/sched.h"
 
 #include <ctype.h>
@@ -151,8 +152,30 @@ static int check_args_env(json_t *args, json_t *env, char *err) {
     return 0;
 }
 
-/* Checks a train/val set reference (DATASET/FORMAT/PERCENT, resolved by the datasets
- * release). */
+/* Checks the log parser name and the user's metric rules ("NAME=REGEX", at most 40, one
+ * capture group each) by building the parser the shim will build. */
+static int check_metrics(json_t *parser, json_t *rules, char *err) {
+    const char *list[AVA_LOGPARSE_MAX_RULES];
+    size_t n = 0, i;
+    json_t *v;
+    if (rules && json_array_size(rules) > AVA_LOGPARSE_MAX_RULES)
+        return ava_err(err, AVA_EINVALID, "at most %d metric rules", AVA_LOGPARSE_MAX_RULES);
+    json_array_foreach(rules, i, v) {
+        if (!json_is_string(v))
+            return ava_err(err, AVA_EINVALID, "metrics[%zu] must be a string NAME=REGEX", i);
+        list[n++] = json_string_value(v);
+    }
+    struct ava_logparse *lp;
+    char e2[AVA_ERRLEN];
+    int r = ava_logparse_new(json_string_value(parser), list, n, &lp, e2);
+    if (r < 0)
+        return ava_err(err, AVA_EINVALID, "metrics: %s", e2);
+    ava_logparse_free(lp);
+    return 0;
+}
+
+/* Checks a train/val set reference (DATASET/FORMAT/PERCENT, see the datasets section of the
+ * guide). */
 static int check_set_ref(const char *what, const char *ref, char *err) {
     if (!ref)
         return 0;
@@ -200,6 +223,8 @@ static int parse_create(struct req *rq, json_t *body, struct ava_training *t, in
         {"val", AVA_FIELD_STRING, false, true},
         {"max_runtime_ms", AVA_FIELD_INT, false, true},
         {"start", AVA_FIELD_BOOL, false, true},
+        {"metrics_parser", AVA_FIELD_STRING, false, true},
+        {"metrics", AVA_FIELD_ARRAY, false, true},
     };
     int r = ava_json_check_fields(body, fields, sizeof fields / sizeof fields[0], NULL, err);
     if (r < 0)
@@ -222,6 +247,9 @@ static int parse_create(struct req *rq, json_t *body, struct ava_training *t, in
         r = check_set_ref("train", train, err);
     if (r == 0)
         r = check_set_ref("val", val, err);
+    if (r == 0)
+        r = check_metrics(json_object_get(body, "metrics_parser"), json_object_get(body, "metrics"),
+                          err);
     if (r == 0 && train)
         r = check_set_exists(rq, "train", train, err);
     if (r == 0 && val)
@@ -274,6 +302,10 @@ static int parse_create(struct req *rq, json_t *body, struct ava_training *t, in
         t->train_set = train ? ava_xstrdup(train) : NULL;
         t->val_set = val ? ava_xstrdup(val) : NULL;
         t->max_runtime_ms = maxrt ? maxrt : rq->api->cfg.max_runtime_ms;
+        json_t *mp = json_object_get(body, "metrics_parser"),
+               *mr = json_object_get(body, "metrics");
+        t->metrics_parser = json_is_string(mp) ? ava_xstrdup(json_string_value(mp)) : NULL;
+        t->metric_rules_json = mr ? json_dumps(mr, JSON_COMPACT) : ava_xstrdup("[]");
         t->created_at = ava_now_ms();
     }
     ava_image_free(&img);
@@ -365,6 +397,8 @@ static void training_action(struct req *rq, struct ava_training *t) {
         return api_route_logs(rq, t);
     else if (action && rq->nsegs == 4 && get && !strcmp(action, "runs"))
         return show_run(rq, t, rq->segs[3]);
+    else if (action && get && !strcmp(action, "metrics"))
+        return api_route_metrics(rq, t);
     else
         return api_reply_error(rq, AVA_ENOTFOUND, "no such route");
     if (r < 0)

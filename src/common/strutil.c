@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool ava_name_valid(const char *s) {
@@ -20,6 +21,12 @@ bool ava_name_valid(const char *s) {
             return false;
     }
     return n <= AVA_NAME_MAX;
+}
+
+void ava_format_double(double v, char *out, size_t outlen) {
+    snprintf(out, outlen, "%.15g", v);
+    if (strtod(out, NULL) != v)
+        snprintf(out, outlen, "%.17g", v);
 }
 
 bool ava_startswith(const char *s, const char *prefix) {

@@ -34,6 +34,10 @@ int ava_parse_uint(const char *s, int64_t max, int64_t *out, char *err);
  * out (capacity cap). Fills *n. */
 int ava_parse_index_list(const char *s, int *out, int cap, int *n, char *err);
 
+/* Formats a double in the shortest of %.15g / %.17g that reads back exactly ("0.8", not
+ * "0.80000000000000004"); out needs 32 bytes. */
+void ava_format_double(double v, char *out, size_t outlen);
+
 /* True when s starts with prefix. */
 bool ava_startswith(const char *s, const char *prefix);
 

@@ -14,6 +14,7 @@
 #include "../data/datasets.h"
 #include "../exec/exec.h"
 #include "../images/images.h"
+#include "../metrics/ingest.h"
 #include "../sched/gpu.h"
 #include "../sched/sched.h"
 #include "../store/store.h"
@@ -115,6 +116,28 @@ static void write_endpoint(const char *data_dir, const char *host, int port) {
         ava_file_write_atomic(path, text, (size_t)n, 0644, NULL);
 }
 
+#define INGEST_EVERY_MS 1000
+
+/* Ingests a run's metrics file to its end (the scheduler's end hook, and the timer). */
+static void ingest_run(void *ctx, int64_t run_id, const char *run_dir) {
+    struct ava_store *st = ctx;
+    char err[AVA_ERRLEN];
+    int more = 1;
+    for (int round = 0; more && round < 64; round++) /* 64 x 16 MiB per call at most */
+        if (ava_metrics_ingest_run(st, run_id, run_dir, NULL, NULL, &more, err) < 0) {
+            ava_log_warn("run %lld: metrics: %s", (long long)run_id, err);
+            return;
+        }
+}
+
+/* For ava_sched_each: ingests what a running run has reported so far. */
+static void ingest_holder(void *ctx, const struct ava_sched_holder *h) {
+    if (h->state == AVA_RUN_RUNNING || h->state == AVA_RUN_STOPPING) {
+        int more;
+        ava_metrics_ingest_run(ctx, h->run_id, h->run_dir, NULL, NULL, &more, NULL);
+    }
+}
+
 /* Everything avad holds, so that teardown is one place. */
 struct avad {
     struct avad_config cfg;
@@ -126,7 +149,14 @@ struct avad {
     struct ava_sched *sched;
     struct ava_datasets *datasets;
     struct ava_api *api;
+    struct event *ingest_timer;
 };
+
+/* Every INGEST_EVERY_MS: the running runs' new points, so curves are live. */
+static void on_ingest_timer(evutil_socket_t fd, short what, void *arg) {
+    struct avad *d = arg;
+    ava_sched_each(d->sched, ingest_holder, d->st);
+}
 
 /* Opens the data dir and store, bootstraps, loads the images. */
 static int open_data(struct avad *d, char *err) {
@@ -159,8 +189,8 @@ static int open_data(struct avad *d, char *err) {
     return r;
 }
 
-/* Builds pool, executor, scheduler and API on the event loop. */
-static int start_services(struct avad *d, char *err) {
+/* The event loop, the pool, the local executor (ava-shim) and the scheduler. */
+static int start_scheduler(struct avad *d, char *err) {
     char shim[AVA_PATH_MAX];
     int r = setup_pool(&d->cfg, &d->pool, err);
     if (r < 0)
@@ -180,6 +210,12 @@ static int start_services(struct avad *d, char *err) {
     if (r < 0)
         return r;
     d->ex->done_ctx = d->sched;
+    ava_sched_set_end_hook(d->sched, ingest_run, d->st);
+    return 0;
+}
+
+/* The dataset registry (its jobs run ava-data-job), which also resolves runs' sets. */
+static int start_datasets(struct avad *d, char *err) {
     char job[AVA_PATH_MAX];
     locate(job, sizeof job, "",
            (const char *const[]){"ava-data-job", "../libexec/ava/ava-data-job", NULL},
@@ -188,16 +224,14 @@ static int start_services(struct avad *d, char *err) {
                                      d->cfg.fashion_mnist[0] ? d->cfg.fashion_mnist : NULL,
                                      d->cfg.cifar10_url[0] ? d->cfg.cifar10_url : NULL,
                                      d->cfg.cifar10_md5[0] ? d->cfg.cifar10_md5 : NULL};
-    r = ava_datasets_new(d->base, d->st, &dc, &d->datasets, err);
-    if (r < 0)
-        return r;
-    /* sets are resolved when runs launch, so the resolver comes before any restore */
-    ava_sched_set_resolver(d->sched, ava_datasets_set_info, d->datasets);
-    r = ava_sched_restore(d->sched, err);
+    int r = ava_datasets_new(d->base, d->st, &dc, &d->datasets, err);
     if (r == 0)
-        r = ava_datasets_restore(d->datasets, err);
-    if (r < 0)
-        return r;
+        ava_sched_set_resolver(d->sched, ava_datasets_set_info, d->datasets);
+    return r;
+}
+
+/* The HTTP API; once its port is known, runs learn where to report metrics. */
+static int start_api(struct avad *d, char *err) {
     struct ava_api_config ac = {d->cfg.host,
                                 d->cfg.port,
                                 d->data_dir,
@@ -205,11 +239,41 @@ static int start_services(struct avad *d, char *err) {
                                 1 << 20,
                                 16 << 10,
                                 (int)(d->cfg.http_timeout_ms / 1000)};
-    r = ava_api_start(d->base, &ac, d->st, d->sched, &d->api, err);
+    int r = ava_api_start(d->base, &ac, d->st, d->sched, &d->api, err);
     if (r < 0)
         return r;
     ava_api_set_datasets(d->api, d->datasets);
+    char base[300], python[AVA_PATH_MAX], exe[AVA_PATH_MAX];
+    snprintf(base, sizeof base, "http://%s:%d",
+             strcmp(d->cfg.host, "0.0.0.0") == 0 ? "127.0.0.1" : d->cfg.host, ava_api_port(d->api));
+    /* the Python SDK: the source's in a build tree, the install's share/ava/python else */
+    bool in_build = ava_exe_dir(exe, sizeof exe) == 0 && strcmp(exe, AVA_BUILD_DIR) == 0;
+    if (in_build)
+        snprintf(python, sizeof python, "%s", AVA_SOURCE_SDK_DIR);
+    else
+        locate(python, sizeof python, "", (const char *const[]){"../share/ava/python", NULL},
+               AVA_SHARE_DIR "/python");
+    ava_sched_set_run_env(d->sched, base, python);
     write_endpoint(d->data_dir, d->cfg.host, ava_api_port(d->api));
+    return 0;
+}
+
+/* Wires everything on one event loop, then takes back the runs and jobs of an earlier avad. */
+static int start_services(struct avad *d, char *err) {
+    int r = start_scheduler(d, err);
+    if (r == 0)
+        r = start_datasets(d, err);
+    if (r == 0)
+        r = start_api(d, err);
+    if (r == 0)
+        r = ava_sched_restore(d->sched, err);
+    if (r == 0)
+        r = ava_datasets_restore(d->datasets, err);
+    if (r < 0)
+        return r;
+    d->ingest_timer = event_new(d->base, -1, EV_PERSIST, on_ingest_timer, d);
+    struct timeval tv = {INGEST_EVERY_MS / 1000, (INGEST_EVERY_MS % 1000) * 1000};
+    event_add(d->ingest_timer, &tv);
     ava_log_info("listening on http://%s:%d (data in %s)", d->cfg.host, ava_api_port(d->api),
                  d->data_dir);
     return 0;
@@ -217,6 +281,8 @@ static int start_services(struct avad *d, char *err) {
 
 /* Frees everything; running trainings are left to their shims. */
 static void teardown(struct avad *d) {
+    if (d->ingest_timer)
+        event_free(d->ingest_timer);
     ava_api_free(d->api);
     ava_datasets_free(d->datasets);
     ava_sched_free(d->sched);

@@ -479,7 +479,8 @@ void ava_sched_each(const struct ava_sched *s, void (*fn)(void *, const struct a
         struct ava_sched_holder h = {.training_id = e->training_id,
                                      .run_id = e->run_id,
                                      .number = e->number,
-                                     .state = e->state};
+                                     .state = e->state,
+                                     .run_dir = e->run_dir};
         if (e->allocated) {
             ava_pool_gpu_list(s->pool, &e->alloc, h.gpus, sizeof h.gpus);
             h.cpus = e->alloc.cpus;

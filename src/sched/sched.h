@@ -74,6 +74,7 @@ struct ava_sched_holder {
     char gpus[128]; /* allocated device indices, "" when none or not allocated */
     int cpus;       /* allocated slots (0 while queued) */
     int64_t mem;
+    const char *run_dir; /* valid during the callback */
 };
 /* Calls fn for each active run in FIFO order. */
 void ava_sched_each(const struct ava_sched *s, void (*fn)(void *, const struct ava_sched_holder *),

@@ -47,7 +47,8 @@ static void child_exec(const struct ava_launch *l, int report_fd) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     setpgid(0, 0);
-    if (dup2(l->stdin_fd, 0) < 0 || dup2(l->output_fd, 1) < 0 || dup2(l->output_fd, 2) < 0) {
+    if (dup2(l->stdin_fd, 0) < 0 || dup2(l->output_fd, 1) < 0 || dup2(l->output_fd, 2) < 0 ||
+        (l->metrics_fd >= 0 && dup2(l->metrics_fd, 3) < 0)) {
         rep.stage = STAGE_DUP;
     } else if (chdir(l->cwd) < 0) {
         rep.stage = STAGE_CHDIR;

@@ -12,6 +12,7 @@ struct ava_launch {
     const char *cwd;   /* the child's working directory */
     int stdin_fd;      /* becomes fd 0 (/dev/null) */
     int output_fd;     /* becomes fds 1 and 2: one pipe keeps stdout/stderr in order */
+    int metrics_fd;    /* becomes fd 3 (AVA_METRICS_FD), or -1 for none */
 };
 
 /* Forks the entry in its own process group with default signal dispositions and an empty

@@ -140,7 +140,9 @@ static int fill_spec(json_t *root, struct ava_shim_spec *s, char *err) {
         (r = get_strv(root, "env", true, &s->env, &s->nenv, err)) < 0 ||
         (r = get_str(root, "cwd", STR_PATH, true, &s->cwd, err)) < 0 ||
         (r = get_str(root, "log_path", STR_PATH, true, &s->log_path, err)) < 0 ||
-        (r = get_str(root, "output_dir", STR_PATH, true, &s->output_dir, err)) < 0)
+        (r = get_str(root, "output_dir", STR_PATH, true, &s->output_dir, err)) < 0 ||
+        (r = get_str(root, "metrics_parser", STR_LINE, false, &s->metrics_parser, err)) < 0 ||
+        (r = get_strv(root, "metric_rules", false, &s->metric_rules, &s->nrules, err)) < 0)
         return r;
     /* one year of runtime / one day of grace are far past any sane setting */
     if ((r = get_int(root, "max_runtime_ms", false, 0, 0, INT64_C(366) * 86400000,
@@ -207,6 +209,8 @@ void ava_shim_spec_free(struct ava_shim_spec *s) {
     free(s->cwd);
     free(s->log_path);
     free(s->output_dir);
+    free(s->metrics_parser);
+    ava_shim_strv_free(s->metric_rules);
     free(s);
 }
 
@@ -251,7 +255,7 @@ int ava_shim_newest_checkpoint(const char *dir, char *out, size_t outlen, char *
 }
 
 char **ava_shim_build_env(const struct ava_shim_spec *s, const char *resume) {
-    char **env = ava_xcalloc(s->nenv + 2, sizeof(char *));
+    char **env = ava_xcalloc(s->nenv + 3, sizeof(char *));
     size_t n = 0, klen = strlen(AVA_SHIM_RESUME_VAR);
     for (size_t i = 0; i < s->nenv; i++) {
         if (!strncmp(s->env[i], AVA_SHIM_RESUME_VAR, klen) && s->env[i][klen] == '=')
@@ -260,6 +264,7 @@ char **ava_shim_build_env(const struct ava_shim_spec *s, const char *resume) {
     }
     if (resume)
         env[n++] = ava_xasprintf("%s=%s", AVA_SHIM_RESUME_VAR, resume);
+    env[n++] = ava_xstrdup("AVA_METRICS_FD=3"); /* the SDK pipe, placed there by launch */
     env[n] = NULL;
     return env;
 }

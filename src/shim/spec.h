@@ -34,6 +34,9 @@ struct ava_shim_spec {
     char *cwd, *log_path, *output_dir; /* absolute paths */
     int64_t max_runtime_ms;            /* 0 = no limit */
     int64_t grace_ms;
+    char *metrics_parser; /* a built-in log parser name, NULL for none */
+    char **metric_rules;  /* nrules "NAME=REGEX" strings */
+    size_t nrules;
 };
 
 /* Parses and validates the JSON text of a spec. *out belongs to the caller

@@ -3,6 +3,7 @@
 #include "supervise.h"
 
 #include "launch.h"
+#include "metrics.h"
 #include "tree.h"
 
 #include "../common/buf.h"
@@ -53,6 +54,7 @@ struct sup {
     char limit_text[32]; /* the max runtime as ava_format_duration writes it */
     struct ava_pidset termed, killed;
     struct ava_shim_info status_file; /* what RUN_DIR/status says */
+    struct shim_metrics *metrics;     /* NULL when RUN_DIR/metrics could not be set up */
 };
 
 /* Passes one formatted line to the caller's warn hook. */
@@ -118,6 +120,8 @@ static void pump(struct sup *s) {
         ssize_t n = read(s->out_fd, s->buf, OUT_BUF_SIZE);
         if (n > 0) {
             log_write(s, s->buf, (size_t)n);
+            if (s->metrics)
+                shim_metrics_log(s->metrics, s->buf, (size_t)n);
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -245,6 +249,8 @@ static int next_timeout(const struct sup *s, int64_t now) {
         at = earlier(at, s->next_sweep ? s->next_sweep : now);
     if (s->tree_empty && s->out_fd >= 0)
         at = earlier(at, s->drain_at);
+    if (s->metrics && !s->entry_done)
+        at = earlier(at, shim_metrics_next_sample(s->metrics));
     if (!at)
         return -1;
     return at <= now ? 0 : at - now > INT_MAX ? INT_MAX : (int)(at - now);
@@ -276,15 +282,22 @@ static int loop(struct sup *s, char *err) {
         step(s, now);
         if (s->entry_done && s->tree_empty && (s->out_fd < 0 || now >= s->drain_at))
             return 0;
-        struct pollfd pfd[2] = {{.fd = s->run->sig_fd, .events = POLLIN},
-                                {.fd = s->out_fd, .events = POLLIN}};
-        int r = poll(pfd, s->out_fd >= 0 ? 2 : 1, next_timeout(s, now));
+        if (s->metrics && !s->entry_done)
+            shim_metrics_sample(s->metrics, s->self, now);
+        /* a closed fd (-1) is skipped by poll */
+        struct pollfd pfd[3] = {
+            {.fd = s->run->sig_fd, .events = POLLIN},
+            {.fd = s->out_fd, .events = POLLIN},
+            {.fd = s->metrics ? shim_metrics_fd(s->metrics) : -1, .events = POLLIN}};
+        int r = poll(pfd, 3, next_timeout(s, now));
         if (r < 0 && errno != EINTR)
             return ava_err(err, AVA_EINTERNAL, "poll failed: %s", strerror(errno));
         if (r <= 0)
             continue;
         if (s->out_fd >= 0 && pfd[1].revents)
             pump(s);
+        if (pfd[2].fd >= 0 && pfd[2].revents)
+            shim_metrics_read_pipe(s->metrics);
         if (pfd[0].revents)
             read_signals(s, ava_mono_ms());
     }
@@ -363,6 +376,11 @@ static int start_entry(struct sup *s, char *err) {
     }
     fcntl(p[0], F_SETFL, O_NONBLOCK);
     s->out_fd = p[0];
+    int metrics_child = -1;
+    char merr[AVA_ERRLEN];
+    if (shim_metrics_open(s->run->run_dir, s->spec->metrics_parser, s->spec->metric_rules,
+                          s->spec->nrules, &s->metrics, &metrics_child, merr) < 0)
+        warn(s, "metrics are not collected: %s", merr);
     char **env = entry_env(s), **argv = ava_shim_build_argv(s->spec);
     int64_t started_at = ava_now_ms();
     char when[32];
@@ -374,11 +392,14 @@ static int start_entry(struct sup *s, char *err) {
                            .envp = env,
                            .cwd = s->spec->cwd,
                            .stdin_fd = null_fd,
-                           .output_fd = p[1]};
+                           .output_fd = p[1],
+                           .metrics_fd = metrics_child};
     int64_t start_mono = ava_mono_ms();
     int r = ava_shim_launch(&l, &s->entry, err);
     close(p[1]);
     close(null_fd);
+    if (metrics_child >= 0)
+        close(metrics_child); /* the entry holds it now: EOF comes when the tree is gone */
     ava_shim_strv_free(env);
     free(argv);
     if (r < 0) {
@@ -407,6 +428,11 @@ static int start_entry(struct sup *s, char *err) {
 /* Records how the run ended, after the loop: leftover note, state, reason, log range. */
 static void finish(struct sup *s) {
     pump(s);
+    if (s->metrics) { /* the tree is gone: what the pipe still holds is the last of it */
+        shim_metrics_read_pipe(s->metrics);
+        shim_metrics_close(s->metrics);
+        s->metrics = NULL;
+    }
     size_t n = s->killed.n;
     if (n && s->kill_after_grace)
         log_note(s, "killed %zu process(es) still running after the grace period", n);
@@ -462,6 +488,7 @@ int ava_shim_supervise(const struct ava_shim_run *run, struct ava_exit_record *r
         close(s.log_fd);
     if (s.out_fd >= 0)
         close(s.out_fd);
+    shim_metrics_close(s.metrics); /* only still open when the run could not start normally */
     free(s.buf);
     ava_pidset_free(&s.termed);
     ava_pidset_free(&s.killed);

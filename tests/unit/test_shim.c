@@ -403,11 +403,13 @@ static void test_spec_parse_ok(void **state) {
     char **env = ava_shim_build_env(s, NULL);
     assert_string_equal(env[0], "A=1");
     assert_string_equal(env[1], "B=");
-    assert_null(env[2]);
+    assert_string_equal(env[2], "AVA_METRICS_FD=3"); /* the SDK pipe, always given */
+    assert_null(env[3]);
     ava_shim_strv_free(env);
     env = ava_shim_build_env(s, "/o/checkpoint-2");
     assert_string_equal(env[2], "AVA_RESUME_FROM=/o/checkpoint-2");
-    assert_null(env[3]);
+    assert_string_equal(env[3], "AVA_METRICS_FD=3");
+    assert_null(env[4]);
     ava_shim_strv_free(env);
     ava_shim_spec_free(s);
     ava_shim_spec_free(NULL);
@@ -573,9 +575,9 @@ static void test_run_child_setup(void **state) {
     assert_int_equal(rc, 0);
     assert_string_equal(rec.state, "succeeded");
     char *log = slurp(r.log);
-    /* nothing but the three variables of the spec (and what sh itself adds) */
+    /* nothing but the three variables of the spec and AVA_METRICS_FD (and what sh adds) */
     assert_string_equal(after_marker(log), "/usr\nA=1 B=x y\nSigBlk:\t0000000000000000\n"
-                                           "SigIgn:\t0000000000000000\n3\n");
+                                           "SigIgn:\t0000000000000000\n4\n");
     free(log);
     rd_remove(&r);
 }
