@@ -10,6 +10,7 @@
 #include "../metrics/lineproto.h"
 #include "../metrics/logparse.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -35,6 +36,19 @@ struct shim_metrics {
     int64_t written, refused;
     int64_t started, next_sample, last_sample_ms; /* monotonic ms */
     long long last_cpu_ticks;
+    struct nvml *nvml; /* NULL: no GPU sampling */
+};
+
+/* NVML, loaded with dlopen only for runs that hold GPUs. */
+#define NVML_MAX_GPUS 16
+struct nvml {
+    void *lib;
+    int (*shutdown)(void);
+    int (*handle)(unsigned index, void **dev);
+    int (*util)(void *dev, unsigned out[2]);             /* nvmlUtilization_t {gpu, memory} */
+    int (*memory)(void *dev, unsigned long long out[3]); /* nvmlMemory_t {total, free, used} */
+    int index[NVML_MAX_GPUS];
+    int n;
 };
 
 int shim_metrics_open(const char *run_dir, const char *parser, char *const *rules, size_t nrules,
@@ -177,6 +191,58 @@ void shim_metrics_log(struct shim_metrics *m, const char *data, size_t n) {
         flush_out(m);
 }
 
+void shim_metrics_gpus(struct shim_metrics *m, const char *gpus) {
+    if (!gpus || !*gpus)
+        return;
+    void *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+    int (*init)(void) = lib ? (int (*)(void))dlsym(lib, "nvmlInit_v2") : NULL;
+    if (!init || init() != 0) {
+        if (lib)
+            dlclose(lib);
+        return;
+    }
+    struct nvml *n = ava_xcalloc(1, sizeof *n);
+    n->lib = lib;
+    n->shutdown = (int (*)(void))dlsym(lib, "nvmlShutdown");
+    n->handle = (int (*)(unsigned, void **))dlsym(lib, "nvmlDeviceGetHandleByIndex_v2");
+    n->util = (int (*)(void *, unsigned *))dlsym(lib, "nvmlDeviceGetUtilizationRates");
+    n->memory = (int (*)(void *, unsigned long long *))dlsym(lib, "nvmlDeviceGetMemoryInfo");
+    for (const char *p = gpus; *p && n->n < NVML_MAX_GPUS;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        n->index[n->n++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    m->nvml = n;
+}
+
+/* Appends each allocated GPU's utilisation and memory in use. */
+static void sample_gpus(struct shim_metrics *m, int64_t step) {
+    struct nvml *n = m->nvml;
+    for (int i = 0; n && n->handle && i < n->n; i++) {
+        void *dev;
+        unsigned util[2];
+        unsigned long long mem[3];
+        if (n->handle((unsigned)n->index[i], &dev) != 0)
+            continue;
+        struct ava_point p = {.phase = "", .step = step, .epoch = -1};
+        if (n->util && n->util(dev, util) == 0) {
+            snprintf(p.name, sizeof p.name, "sys.gpu%d.util", n->index[i]);
+            p.value = util[0];
+            p.time_ms = 0;
+            add_point(m, &p);
+        }
+        if (n->memory && n->memory(dev, mem) == 0) {
+            snprintf(p.name, sizeof p.name, "sys.gpu%d.mem_bytes", n->index[i]);
+            p.value = (double)mem[2];
+            p.time_ms = 0;
+            add_point(m, &p);
+        }
+    }
+}
+
 /* Reads utime+stime (or, with children, cutime+cstime too) and RSS pages of a process from
  * /proc/<pid>/stat. Returns 0 or -1 when it is gone. */
 static int proc_usage(pid_t pid, bool children, long long *ticks, long long *rss_pages) {
@@ -234,6 +300,7 @@ void shim_metrics_sample(struct shim_metrics *m, pid_t shim_pid, int64_t now_mon
     }
     m->last_cpu_ticks = ticks;
     m->last_sample_ms = now_mono_ms;
+    sample_gpus(m, p.step);
     flush_out(m);
 }
 
@@ -249,6 +316,12 @@ void shim_metrics_close(struct shim_metrics *m) {
     if (m->file_fd >= 0)
         close(m->file_fd);
     ava_logparse_free(m->lp);
+    if (m->nvml) {
+        if (m->nvml->shutdown)
+            m->nvml->shutdown();
+        dlclose(m->nvml->lib);
+        free(m->nvml);
+    }
     ava_buf_free(&m->out);
     free(m->sdk_line);
     free(m->log_line);

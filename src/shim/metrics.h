@@ -23,6 +23,10 @@ struct shim_metrics;
 int shim_metrics_open(const char *run_dir, const char *parser, char *const *rules, size_t nrules,
                       struct shim_metrics **out, int *child_fd, char *err);
 
+/* Samples the GPUs of the run (device indices "0,2"): loads NVML with dlopen when gpus is
+ * not empty. Without NVML this does nothing (and says nothing: CPU runs are the norm). */
+void shim_metrics_gpus(struct shim_metrics *m, const char *gpus);
+
 /* The read end of the SDK pipe for poll, -1 once it reached EOF. */
 int shim_metrics_fd(const struct shim_metrics *m);
 
@@ -33,7 +37,9 @@ void shim_metrics_read_pipe(struct shim_metrics *m);
 void shim_metrics_log(struct shim_metrics *m, const char *data, size_t n);
 
 /* Appends the run's CPU use (percent of one CPU since the last sample) and memory (bytes of
- * resident memory of every process of the tree) when AVA_SHIM_SAMPLE_MS have passed. */
+ * resident memory of every process of the tree) when AVA_SHIM_SAMPLE_MS have passed, and,
+ * through NVML when the run holds GPUs and the driver is there, each GPU's utilisation
+ * (sys.gpu<i>.util, percent) and memory in use (sys.gpu<i>.mem_bytes). */
 void shim_metrics_sample(struct shim_metrics *m, pid_t shim_pid, int64_t now_mono_ms);
 
 /* When the next system sample is due (monotonic ms). */

@@ -381,6 +381,8 @@ static int start_entry(struct sup *s, char *err) {
     if (shim_metrics_open(s->run->run_dir, s->spec->metrics_parser, s->spec->metric_rules,
                           s->spec->nrules, &s->metrics, &metrics_child, merr) < 0)
         warn(s, "metrics are not collected: %s", merr);
+    else
+        shim_metrics_gpus(s->metrics, s->spec->gpus);
     char **env = entry_env(s), **argv = ava_shim_build_argv(s->spec);
     int64_t started_at = ava_now_ms();
     char when[32];
