@@ -130,11 +130,19 @@ static void ingest_run(void *ctx, int64_t run_id, const char *run_dir) {
         }
 }
 
-/* For ava_sched_each: ingests what a running run has reported so far. */
+/* What one round of ingest over the running runs needs and found. */
+struct ingest_round {
+    struct ava_store *st;
+    bool more; /* a run had more than one call's worth: go again at once */
+};
+
+/* For ava_sched_each: ingests what a running run has reported so far (one call's worth). */
 static void ingest_holder(void *ctx, const struct ava_sched_holder *h) {
+    struct ingest_round *round = ctx;
     if (h->state == AVA_RUN_RUNNING || h->state == AVA_RUN_STOPPING) {
-        int more;
-        ava_metrics_ingest_run(ctx, h->run_id, h->run_dir, NULL, NULL, &more, NULL);
+        int more = 0;
+        ava_metrics_ingest_run(round->st, h->run_id, h->run_dir, NULL, NULL, &more, NULL);
+        round->more |= more != 0;
     }
 }
 
@@ -152,10 +160,15 @@ struct avad {
     struct event *ingest_timer;
 };
 
-/* Every INGEST_EVERY_MS: the running runs' new points, so curves are live. */
+/* Every INGEST_EVERY_MS the running runs' new points, so curves are live; at once again
+ * while a run is further behind than one call takes (the loop serves requests in between). */
 static void on_ingest_timer(evutil_socket_t fd, short what, void *arg) {
     struct avad *d = arg;
-    ava_sched_each(d->sched, ingest_holder, d->st);
+    struct ingest_round round = {d->st, false};
+    ava_sched_each(d->sched, ingest_holder, &round);
+    struct timeval tv = {round.more ? 0 : INGEST_EVERY_MS / 1000,
+                         round.more ? 0 : (INGEST_EVERY_MS % 1000) * 1000};
+    event_add(d->ingest_timer, &tv);
 }
 
 /* Opens the data dir and store, bootstraps, loads the images. */
@@ -271,7 +284,7 @@ static int start_services(struct avad *d, char *err) {
         r = ava_datasets_restore(d->datasets, err);
     if (r < 0)
         return r;
-    d->ingest_timer = event_new(d->base, -1, EV_PERSIST, on_ingest_timer, d);
+    d->ingest_timer = evtimer_new(d->base, on_ingest_timer, d);
     struct timeval tv = {INGEST_EVERY_MS / 1000, (INGEST_EVERY_MS % 1000) * 1000};
     event_add(d->ingest_timer, &tv);
     ava_log_info("listening on http://%s:%d (data in %s)", d->cfg.host, ava_api_port(d->api),
