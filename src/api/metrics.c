@@ -158,10 +158,10 @@ static void show_series(struct req *rq, const struct ava_training *t, const char
     const char *qm = api_query(rq, "max_points"), *qs = api_query(rq, "since_step"),
                *ql = api_query(rq, "limit");
     if ((qm && (ava_parse_uint(qm, MAX_MAX_POINTS, &maxp, NULL) < 0 || maxp < 2)) ||
-        (qs && ava_parse_uint(qs, INT64_MAX / 2, &since, NULL) < 0) ||
+        (qs && strcmp(qs, "-1") != 0 && ava_parse_uint(qs, INT64_MAX / 2, &since, NULL) < 0) ||
         (ql && (ava_parse_uint(ql, MAX_MAX_POINTS, &limit, NULL) < 0 || limit < 1)))
         return api_reply_error(rq, AVA_EINVALID,
-                               "max_points (2-100000), since_step (>= 0) or limit (1-100000) "
+                               "max_points (2-100000), since_step (>= -1) or limit (1-100000) "
                                "is not a number in range");
     if (pick_run(rq, t, &r) < 0 || pick_series(rq, &r, name, &s) < 0)
         return;

@@ -45,6 +45,7 @@ struct cli_verb {
 extern const struct cli_verb cli_train_verbs[];
 extern const struct cli_verb cli_admin_verbs[];
 extern const struct cli_verb cli_dataset_verbs[];
+extern const struct cli_verb cli_metrics_verbs[]; /* train metrics, train compare */
 
 /* Builds the POST /trainings body from a parsed `train create` command line (the NAME
  * positional, the options of cli_train_create_opts, the words after "--"). Returns 0 with
@@ -122,5 +123,43 @@ int cli_dataset_format_parse(int argc, char *const *argv, json_t **body, char *e
  * rate. Pure. */
 void cli_progress_render(int64_t done, int64_t total, double rate, int width, char *out,
                          size_t outlen);
+
+/* The options of `train metrics` and `train compare` (metrics.c). */
+extern const struct cli_optspec cli_train_metrics_opts[];
+extern const struct cli_optspec cli_train_compare_opts[];
+
+/* What `train metrics` / `train compare` were asked for. */
+struct cli_metrics_opts {
+    const char *name;  /* --name M, or NULL */
+    const char *phase; /* --phase P, or NULL */
+    long long run;     /* --run N, or 0 for the latest */
+    int max_points;    /* --max-points K, or 0 for twice the chart's width */
+    bool csv;          /* --csv */
+};
+
+/* Checks the options of a parsed `train metrics` (compare false) or `train compare` (compare
+ * true) command line; json is the global --json. Returns 0 or AVA_EINVALID with a message:
+ * a bad --run or --max-points (2 to 100000), an empty --name, --csv without --name or with
+ * --json, compare without --name. Pure. */
+int cli_metrics_opts_get(const struct cli_args *a, bool compare, bool json,
+                         struct cli_metrics_opts *o, char *err);
+
+/* Parses "TRAINING" or "TRAINING#RUN" (TRAINING is NAME or USER/NAME, RUN a run number) into
+ * training (len bytes) and *run (0 without "#RUN"). Returns 0 or AVA_EINVALID with a
+ * message. Pure. */
+int cli_run_ref_parse(const char *s, char *training, size_t len, long long *run, char *err);
+
+/* True when smaller values of the metric are better: its name contains "loss" or "error"
+ * (any case). */
+bool cli_metric_lower_better(const char *name);
+
+/* The best value of a series from its min and max (cli_metric_lower_better picks which). */
+double cli_metric_best(const char *name, double min, double max);
+
+/* The stop rule of paging through raw points: a page of got points (at most limit) asked for
+ * after since, whose last point has last_step. Returns true with *next the since_step of the
+ * next page when there may be more: a full page that moved forward. Pure. */
+bool cli_metrics_page_next(size_t got, size_t limit, int64_t since, int64_t last_step,
+                           int64_t *next);
 
 #endif

@@ -20,8 +20,8 @@
 /* Exit statuses (see docs/cli.md). */
 #define EXIT_USAGE 2
 
-static const struct cli_verb *const verb_tables[] = {cli_train_verbs, cli_dataset_verbs,
-                                                     cli_admin_verbs};
+static const struct cli_verb *const verb_tables[] = {cli_train_verbs, cli_metrics_verbs,
+                                                     cli_dataset_verbs, cli_admin_verbs};
 #define NTABLES (sizeof verb_tables / sizeof verb_tables[0])
 
 /* Prints "ava NOUN VERB" for a verb. */
@@ -117,12 +117,14 @@ static const struct cli_verb *find_verb(int n, char *const *words, int *used) {
     return NULL;
 }
 
-/* Checks the positional words and the "--" part against what the verb takes. */
+/* Checks the positional words and the "--" part against what the verb takes; a pos ending
+ * in "...]" ("A B [C...]") takes one or more words, which the verb counts itself. */
 static int check_positionals(const struct cli_verb *v, const struct cli_args *a, char *err) {
     int want = v->pos ? 1 : 0;
+    bool many = v->pos && strstr(v->pos, "...]");
     if (a->npos < want)
         return ava_err(err, AVA_EINVALID, "missing %s", v->pos);
-    if (a->npos > want)
+    if (a->npos > want && !many)
         return ava_err(err, AVA_EINVALID, "unexpected argument '%s'%s", a->pos[want],
                        v->takes_rest ? " (arguments for the entry point go after '--')" : "");
     if (a->dashdash && !v->takes_rest)

@@ -28,6 +28,8 @@ const struct cli_optspec cli_train_create_opts[] = {
     {"env", 0, true},
     {"no-start", 0, false},
     {"no-val", 0, false},
+    {"metrics-parser", 0, true},
+    {"metric", 0, true},
     {0},
 };
 
@@ -158,6 +160,28 @@ static int add_env(const struct cli_args *a, json_t *body, char *err) {
     return 0;
 }
 
+/* Adds --metrics-parser and the --metric NAME=REGEX rules (the server checks the regexes). */
+static int add_metrics(const struct cli_args *a, json_t *body, char *err) {
+    int pos = 0;
+    const char *rule, *parser = cli_args_get(a, "metrics-parser");
+    json_t *rules = NULL;
+    while ((rule = cli_args_next(a, "metric", &pos))) {
+        const char *eq = strchr(rule, '=');
+        if (!eq || eq == rule || !eq[1]) {
+            json_decref(rules);
+            return ava_err(err, AVA_EINVALID, "--metric needs NAME=REGEX, not '%s'", rule);
+        }
+        if (!rules)
+            rules = json_array();
+        json_array_append_new(rules, json_string(rule));
+    }
+    if (rules)
+        json_object_set_new(body, "metrics", rules);
+    if (parser && put_text(body, "metrics_parser", parser, "--metrics-parser", err) < 0)
+        return AVA_EINVALID;
+    return 0;
+}
+
 /* Adds the optional size, duration and text options. */
 static int add_optional(const struct cli_args *a, json_t *body, char *err) {
     const char *s;
@@ -228,7 +252,7 @@ int cli_train_create_body(const struct cli_args *a, json_t **body, char *err) {
         return AVA_EINVALID;
     json_t *b = json_pack("{s:s, s:s}", "name", name, "image", image);
     if (add_units(a, b, err) < 0 || add_optional(a, b, err) < 0 || add_env(a, b, err) < 0 ||
-        add_args(a, b, err) < 0) {
+        add_metrics(a, b, err) < 0 || add_args(a, b, err) < 0) {
         json_decref(b);
         return AVA_EINVALID;
     }
@@ -555,6 +579,10 @@ static const char create_help[] =
     "  --max-runtime DUR    stop the run after DUR, e.g. 90m, 72h, 1h30m (default: the\n"
     "                       server's limit)\n"
     "  --env K=V            set an environment variable in the run (repeatable)\n"
+    "  --metrics-parser P   read metrics from the log: mxnet, caffe, darknet, keras, pytorch\n"
+    "                       or none (default: the image's parser)\n"
+    "  --metric NAME=REGEX  a metric read from log lines by a regex with one capture group\n"
+    "                       (repeatable, at most 40)\n"
     "  --no-start           create the training without starting its first run\n"
     "  -- ARGS...           the entry point's arguments, passed as they are (no shell)\n";
 

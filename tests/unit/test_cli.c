@@ -1,6 +1,7 @@
 /* test_cli.c: unit tests of the CLI's pure parts: option parsing, the train create and dataset
  * format bodies, set references and complements, URL encoding, tables, server error messages,
- * endpoint/token discovery, formatting, the progress line. */
+ * endpoint/token discovery, formatting, the progress line, the metric charts and the helpers
+ * of train metrics / compare. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,14 +10,17 @@
 #include <cmocka.h>
 
 #include "../../src/cli/args.h"
+#include "../../src/cli/chart.h"
 #include "../../src/cli/cli.h"
 #include "../../src/cli/config.h"
 #include "../../src/cli/http.h"
 #include "../../src/cli/out.h"
 #include "../../src/cli/table.h"
+#include "../../src/common/buf.h"
 #include "../../src/common/err.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,18 +634,328 @@ static void test_formatting(void **state) {
     assert_string_equal(buf, "-");
 }
 
+/* Renders one series (label "s") of n points with the given style. */
+static char *chart1(const double *x, const double *y, size_t n, int width, int height, bool utf8) {
+    struct cli_chart_series s = {"s", x, y, n};
+    struct cli_chart_style st = {width, height, utf8, false};
+    return cli_chart_render(&s, 1, &st);
+}
+
+static void test_chart_ascii(void **state) {
+    /* a tent over 5 points in a 20x5 ASCII chart: joined by straight lines */
+    static const double x[] = {0, 10, 20, 30, 40}, y[] = {0, 2, 4, 2, 0};
+    char *c = chart1(x, y, 5, 20, 5, false);
+    assert_string_equal(c, "4 |       **\n"
+                           "  |     **  **\n"
+                           "2 |   **      **\n"
+                           "  | **          **\n"
+                           "0 |*              **\n"
+                           "  +-----------------\n"
+                           "   0              40\n");
+    free(c);
+
+    /* two series: one marker each, and a legend */
+    static const double y2[] = {4, 4, 4, 4, 4};
+    struct cli_chart_series s[] = {{"a", x, y, 5}, {"b", x, y2, 5}};
+    struct cli_chart_style st = {20, 5, false, false};
+    c = cli_chart_render(s, 2, &st);
+    assert_string_equal(c, "4 |+++++++++++++++++\n"
+                           "  |     **  **\n"
+                           "2 |   **      **\n"
+                           "  | **          **\n"
+                           "0 |*              **\n"
+                           "  +-----------------\n"
+                           "   0              40\n"
+                           "   * a  + b\n");
+    free(c);
+    /* UTF-8 without colours: still ASCII markers for several series, box-drawing axes */
+    st.utf8 = true;
+    c = cli_chart_render(s, 2, &st);
+    assert_non_null(strstr(c, "4 ┤+++"));
+    assert_null(strstr(c, "\xe2\xa0")); /* no braille (U+2800..U+283F) */
+    free(c);
+    /* with colours: braille, each series in its colour */
+    st.color = true;
+    c = cli_chart_render(s, 2, &st);
+    assert_non_null(strstr(c, "\033[36m"));
+    assert_non_null(strstr(c, "\033[33m⣿\033[0m b"));
+    free(c);
+}
+
+static void test_chart_braille(void **state) {
+    /* a diagonal over 16x8 cells = 32x32 dots: two dots per cell, a cell pair per row */
+    static const double x[] = {0, 1}, y[] = {0, 8};
+    char *c = chart1(x, y, 2, 19, 8, true);
+    struct ava_buf want = {0};
+    for (int r = 0; r < 8; r++)
+        ava_buf_printf(&want, "%s%*s⡠⠊\n",
+                       r == 0   ? "8 ┤"
+                       : r == 4 ? "4 ┤"
+                       : r == 7 ? "0 ┤"
+                                : "  │",
+                       14 - 2 * r, "");
+    ava_buf_puts(&want, "  └────────────────\n"
+                        "   0              1\n");
+    assert_string_equal(c, want.data);
+    ava_buf_free(&want);
+    free(c);
+}
+
+static void test_chart_edges(void **state) {
+    /* nothing to draw */
+    char *c = chart1(NULL, NULL, 0, 20, 5, true);
+    assert_string_equal(c, "(no points)\n");
+    free(c);
+    struct cli_chart_style st = {72, 12, true, false};
+    c = cli_chart_render(NULL, 0, &st);
+    assert_string_equal(c, "(no points)\n");
+    free(c);
+    static const double nx[] = {1, 2}, ny[] = {NAN, INFINITY};
+    c = chart1(nx, ny, 2, 20, 5, false);
+    assert_string_equal(c, "(no points)\n");
+    free(c);
+
+    /* a single point: the middle row, its y range widened, one x label */
+    static const double x1[] = {5}, y1[] = {3};
+    c = chart1(x1, y1, 1, 20, 5, false);
+    assert_string_equal(c, "3.3 |\n"
+                           "    |\n"
+                           "  3 |*\n"
+                           "    |\n"
+                           "2.7 |\n"
+                           "    +---------------\n"
+                           "     5\n");
+    free(c);
+
+    /* constant zero: no division by zero, the line on the middle row */
+    static const double x3[] = {0, 1, 2}, y3[] = {0, 0, 0};
+    c = chart1(x3, y3, 3, 20, 5, false);
+    assert_string_equal(c, " 1 |\n"
+                           "   |\n"
+                           " 0 |****************\n"
+                           "   |\n"
+                           "-1 |\n"
+                           "   +----------------\n"
+                           "    0              2\n");
+    free(c);
+}
+
+static void test_chart_nan_free(void **state) {
+    /* points that are not finite are skipped; the others are joined */
+    static const double x[] = {0, 1, 2, 3}, y[] = {1, NAN, INFINITY, 2};
+    char *c = chart1(x, y, 4, 20, 5, false);
+    assert_null(strstr(c, "nan"));
+    assert_null(strstr(c, "inf"));
+    assert_string_equal(c, "  2 |             **\n"
+                           "    |         ****\n"
+                           "1.5 |      ***\n"
+                           "    |  ****\n"
+                           "  1 |**\n"
+                           "    +---------------\n"
+                           "     0             3\n");
+    free(c);
+    /* a range too wide for a double still maps */
+    static const double hx[] = {-1e308, 1e308}, hy[] = {-1e308, 1e308};
+    c = chart1(hx, hy, 2, 30, 5, true);
+    assert_null(strstr(c, "nan"));
+    assert_null(strstr(c, "inf"));
+    assert_non_null(strstr(c, "1e+308 ┤"));
+    assert_non_null(strstr(c, "-1e+308 ┤"));
+    free(c);
+    /* long labels lose digits until they fit 8 columns */
+    static const double ly[] = {123456789, 123456790};
+    c = chart1(hx, ly, 2, 30, 5, false);
+    assert_non_null(strstr(c, "1.23e+08 |"));
+    free(c);
+}
+
+/* The number of lines of s and the widest one in characters (UTF-8). */
+static int line_stats(const char *s, int *widest) {
+    int lines = 0, w = 0;
+    *widest = 0;
+    for (; *s; s++) {
+        if (*s == '\n') {
+            lines++;
+            w = 0;
+        } else if (((unsigned char)*s & 0xC0) != 0x80 && ++w > *widest) {
+            *widest = w;
+        }
+    }
+    return lines;
+}
+
+static void test_chart_limits(void **state) {
+    static const double x[] = {0, 1000}, y[] = {0.5, 0.003};
+    int widest;
+    /* too small: clamped to 16 columns and 3 rows */
+    char *c = chart1(x, y, 2, 1, 1, true);
+    assert_int_equal(line_stats(c, &widest), CLI_CHART_MIN_HEIGHT + 2);
+    assert_true(widest <= CLI_CHART_MIN_WIDTH);
+    free(c);
+    /* too large: clamped; the x axis spans the width */
+    c = chart1(x, y, 2, 100000, 100000, false);
+    assert_int_equal(line_stats(c, &widest), CLI_CHART_MAX_HEIGHT + 2);
+    assert_int_equal(widest, CLI_CHART_MAX_WIDTH);
+    free(c);
+    /* the usual size: 12 rows, no line wider than asked */
+    c = chart1(x, y, 2, 72, CLI_CHART_HEIGHT, true);
+    assert_int_equal(line_stats(c, &widest), 14);
+    assert_int_equal(widest, 72);
+    free(c);
+
+    /* the width from $COLUMNS, the terminal, or the default */
+    assert_int_equal(cli_chart_width("100", 80), 100);
+    assert_int_equal(cli_chart_width(NULL, 80), 80);
+    assert_int_equal(cli_chart_width("", 0), CLI_CHART_WIDTH);
+    assert_int_equal(cli_chart_width("abc", 0), CLI_CHART_WIDTH);
+    assert_int_equal(cli_chart_width("-5", 0), CLI_CHART_WIDTH);
+    assert_int_equal(cli_chart_width("3", 0), CLI_CHART_MIN_WIDTH);
+    assert_int_equal(cli_chart_width("99999", 0), CLI_CHART_MAX_WIDTH);
+    /* UTF-8 from the locale variables, LC_ALL first */
+    assert_true(cli_chart_utf8(NULL, NULL, "en_US.UTF-8"));
+    assert_true(cli_chart_utf8("", NULL, "C.utf8"));
+    assert_false(cli_chart_utf8("C", NULL, "en_US.UTF-8"));
+    assert_false(cli_chart_utf8(NULL, "POSIX", "en_US.UTF-8"));
+    assert_false(cli_chart_utf8(NULL, NULL, NULL));
+    char buf[32];
+    cli_chart_number(-0.0, 4, buf, sizeof buf);
+    assert_string_equal(buf, "0");
+    cli_chart_number(0.0033222591, 6, buf, sizeof buf);
+    assert_string_equal(buf, "0.00332226");
+}
+
+static void test_metrics_helpers(void **state) {
+    /* the best value: the smallest for losses and errors, else the largest */
+    assert_true(cli_metric_lower_better("loss"));
+    assert_true(cli_metric_lower_better("val_Loss"));
+    assert_true(cli_metric_lower_better("top1_error"));
+    assert_false(cli_metric_lower_better("accuracy"));
+    assert_false(cli_metric_lower_better("sys.mem_bytes"));
+    assert_true(cli_metric_best("loss", 0.1, 2.0) == 0.1);
+    assert_true(cli_metric_best("accuracy", 0.1, 0.9) == 0.9);
+
+    /* TRAINING[#RUN] */
+    char t[130], err[AVA_ERRLEN];
+    long long run = -1;
+    assert_int_equal(cli_run_ref_parse("demo", t, sizeof t, &run, err), 0);
+    assert_string_equal(t, "demo");
+    assert_int_equal(run, 0);
+    assert_int_equal(cli_run_ref_parse("alice/demo#12", t, sizeof t, &run, err), 0);
+    assert_string_equal(t, "alice/demo");
+    assert_int_equal(run, 12);
+    assert_int_equal(cli_run_ref_parse("demo#0", t, sizeof t, &run, err), AVA_EINVALID);
+    assert_non_null(strstr(err, "run number"));
+    assert_int_equal(cli_run_ref_parse("demo#", t, sizeof t, &run, err), AVA_EINVALID);
+    assert_int_equal(cli_run_ref_parse("demo#2x", t, sizeof t, &run, err), AVA_EINVALID);
+    assert_int_equal(cli_run_ref_parse("#2", t, sizeof t, &run, err), AVA_EINVALID);
+    assert_int_equal(cli_run_ref_parse("a/b/c#1", t, sizeof t, &run, err), AVA_EINVALID);
+    assert_int_equal(cli_run_ref_parse("demo#1", t, 4, &run, err), AVA_EINVALID);
+
+    /* the paging stop rule: a short page ends, a full one that moved on goes on */
+    int64_t next = -1;
+    assert_true(cli_metrics_page_next(10000, 10000, 0, 10000, &next));
+    assert_int_equal(next, 10000);
+    assert_false(cli_metrics_page_next(9999, 10000, 10000, 19999, &next));
+    assert_false(cli_metrics_page_next(0, 10000, 5, 5, &next));
+    assert_false(cli_metrics_page_next(10000, 10000, 500, 500, &next)); /* stuck */
+    assert_int_equal(next, 10000);
+}
+
+/* Parses a `train metrics` (compare false) or `train compare` command line given as a
+ * NULL-terminated word list into o. */
+static int metrics_opts(struct cli_metrics_opts *o, bool compare, bool json, char *err, ...) {
+    char *words[64];
+    va_list ap;
+    va_start(ap, err);
+    int n = collect(words, ap);
+    va_end(ap);
+    struct cli_args a;
+    err[0] = '\0';
+    int rc = cli_args_parse(n, words, compare ? cli_train_compare_opts : cli_train_metrics_opts, &a,
+                            err);
+    if (rc == 0)
+        rc = cli_metrics_opts_get(&a, compare, json, o, err);
+    cli_args_free(&a);
+    return rc;
+}
+
+static void test_metrics_opts(void **state) {
+    struct cli_metrics_opts o;
+    char err[AVA_ERRLEN];
+    assert_int_equal(metrics_opts(&o, false, false, err, "demo", NULL), 0);
+    assert_null(o.name);
+    assert_int_equal(o.run, 0);
+    assert_int_equal(o.max_points, 0);
+    assert_int_equal(metrics_opts(&o, false, false, err, "demo", "--name", "loss", "--phase=val",
+                                  "--run", "3", "--max-points", "500", "--csv", NULL),
+                     0);
+    assert_string_equal(o.name, "loss");
+    assert_string_equal(o.phase, "val");
+    assert_int_equal(o.run, 3);
+    assert_int_equal(o.max_points, 500);
+    assert_true(o.csv);
+
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--max-points", "1", NULL),
+                     AVA_EINVALID);
+    assert_string_equal(err, "--max-points needs a whole number from 2 to 100000, not '1'");
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--max-points", "100001", NULL),
+                     AVA_EINVALID);
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--max-points", "9x", NULL),
+                     AVA_EINVALID);
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--run", "0", NULL), AVA_EINVALID);
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--name=", NULL), AVA_EINVALID);
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--csv", NULL), AVA_EINVALID);
+    assert_string_equal(err, "--csv needs --name METRIC, the series to write");
+    assert_int_equal(metrics_opts(&o, false, true, err, "d", "--csv", "--name", "l", NULL),
+                     AVA_EINVALID);
+    assert_int_equal(metrics_opts(&o, false, false, err, "d", "--bogus", NULL), AVA_EINVALID);
+
+    /* compare: --name is required; --csv and --max-points are not its options */
+    assert_int_equal(metrics_opts(&o, true, false, err, "a", "b#2", "--name", "acc", NULL), 0);
+    assert_int_equal(metrics_opts(&o, true, false, err, "a", "b", NULL), AVA_EINVALID);
+    assert_string_equal(err, "missing --name METRIC, the metric to compare");
+    assert_int_equal(metrics_opts(&o, true, false, err, "a", "b", "--name", "l", "--csv", NULL),
+                     AVA_EINVALID);
+}
+
+/* --metrics-parser and repeated --metric rules reach the body; a rule without '=' does not. */
+static void test_create_metrics(void **state) {
+    (void)state;
+    json_t *body = NULL;
+    char err[AVA_ERRLEN];
+    assert_int_equal(create(&body, err, "m", "--image", "a:b", "--cpu", "1", "--entry", "/x",
+                            "--metrics-parser", "keras", "--metric", "speed=Speed: ([0-9.]+)",
+                            "--metric", "top5=top5 ([0-9.]+)", NULL),
+                     0);
+    assert_string_equal(json_string_value(json_object_get(body, "metrics_parser")), "keras");
+    json_t *rules = json_object_get(body, "metrics");
+    assert_int_equal(json_array_size(rules), 2);
+    assert_string_equal(json_string_value(json_array_get(rules, 1)), "top5=top5 ([0-9.]+)");
+    json_decref(body);
+    body = NULL;
+    assert_int_equal(create(&body, err, "m", "--image", "a:b", "--cpu", "1", "--entry", "/x",
+                            "--metric", "nonsense", NULL),
+                     AVA_EINVALID);
+    assert_non_null(strstr(err, "NAME=REGEX"));
+    assert_null(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_minimal), cmocka_unit_test(test_create_full),
-        cmocka_unit_test(test_create_args),    cmocka_unit_test(test_create_bad),
-        cmocka_unit_test(test_args_parser),    cmocka_unit_test(test_url_encode),
-        cmocka_unit_test(test_table),          cmocka_unit_test(test_error_message),
-        cmocka_unit_test(test_config_files),   cmocka_unit_test(test_config_bad),
-        cmocka_unit_test(test_time),           cmocka_unit_test(test_formatting),
-        cmocka_unit_test(test_create_val),     cmocka_unit_test(test_format_body),
-        cmocka_unit_test(test_format_bad),     cmocka_unit_test(test_set_ref),
-        cmocka_unit_test(test_complement),     cmocka_unit_test(test_dataset_paths),
-        cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_create_minimal), cmocka_unit_test(test_create_metrics),
+        cmocka_unit_test(test_create_full),    cmocka_unit_test(test_create_args),
+        cmocka_unit_test(test_create_bad),     cmocka_unit_test(test_args_parser),
+        cmocka_unit_test(test_url_encode),     cmocka_unit_test(test_table),
+        cmocka_unit_test(test_error_message),  cmocka_unit_test(test_config_files),
+        cmocka_unit_test(test_config_bad),     cmocka_unit_test(test_time),
+        cmocka_unit_test(test_formatting),     cmocka_unit_test(test_create_val),
+        cmocka_unit_test(test_format_body),    cmocka_unit_test(test_format_bad),
+        cmocka_unit_test(test_set_ref),        cmocka_unit_test(test_complement),
+        cmocka_unit_test(test_dataset_paths),  cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_chart_ascii),    cmocka_unit_test(test_chart_braille),
+        cmocka_unit_test(test_chart_edges),    cmocka_unit_test(test_chart_nan_free),
+        cmocka_unit_test(test_chart_limits),   cmocka_unit_test(test_metrics_helpers),
+        cmocka_unit_test(test_metrics_opts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
