@@ -68,6 +68,26 @@ expect_eq "a wrong report token: 401" "$code" "401"
 out=$(api POST /trainings '{"name":"badrule","image":"ava-pure:host","cpus":1,"entry":"/bin/true","metrics":["x=no group"]}')
 expect_match "a rule without a capture group is refused" "$out" "^400 .*metrics"
 
+# the SDKs: Python (on the run's PYTHONPATH) and C (libava)
+ava train create py --image ava-pure:host --cpu 1 --entry /usr/bin/python3 -- -c \
+  'import ava_sdk
+for i in range(10): ava_sdk.report("pyloss", i, 1.0 / (i + 1), phase="train", epoch=1)' >/dev/null
+cat > "$E2E_DIR/rep.c" <<'C'
+#include <ava/ava.h>
+int main(void) {
+    for (int i = 0; i < 1000; i++)
+        ava_report("closs", i, i * 0.25, "phase=train,epoch=2");
+    return 0;
+}
+C
+gcc -I"$(dirname "$0")/../../include" "$E2E_DIR/rep.c" "$AVA_BUILD/src/sdk/libava.a" -pthread -o "$E2E_DIR/rep"
+ava train create c --image ava-pure:host --cpu 1 --entry "$E2E_DIR/rep" >/dev/null
+ava train wait py >/dev/null
+ava train wait c >/dev/null
+expect_eq "the Python SDK's points" "$(api GET '/trainings/py/metrics/pyloss?phase=train' | cut -d' ' -f2- | jget count)" "10"
+expect_eq "the C SDK's points" "$(api GET '/trainings/c/metrics/closs?phase=train' | cut -d' ' -f2- | jget count)" "1000"
+expect_eq "with their values" "$(api GET '/trainings/c/metrics/closs?phase=train&since_step=998' | cut -d' ' -f2- | jget points.0.value)" "249.75"
+
 # the live stream follows a run and ends with it
 ava train create live --image ava-pure:host --cpu 1 --entry /bin/sh -- -c \
   'for i in 1 2 3; do printf "live value=%d,step=%di\n" $i $i >&3; sleep 0.6; done' >/dev/null
