@@ -479,34 +479,29 @@ static int dataset_list(struct cli_ctx *ctx, const struct cli_args *a, char *err
     return CLI_OK;
 }
 
-/* Prints one "label:  value" line of `dataset show`; NULL or empty values show as "-". */
-static void kv(const char *label, const char *value) {
-    printf("%-13s %s\n", label, value && *value ? value : "-");
-}
-
 /* Prints the facts of `dataset show`: who owns it, where it came from, its state. */
 static void show_info(const json_t *d) {
     char buf[1200];
     const char *owner = cli_jstr(d, "owner"), *group = cli_jstr(d, "group");
     const char *state = cli_jstr(d, "state"), *reason = cli_jstr(d, "reason");
-    kv("name:", cli_jstr(d, "name"));
+    cli_print_kv("name:", cli_jstr(d, "name"));
     if (cli_jbool(d, "public"))
         snprintf(buf, sizeof buf, "public (every group)");
     else
         snprintf(buf, sizeof buf, "private (group %s)", group ? group : "?");
-    kv("visibility:", buf);
+    cli_print_kv("visibility:", buf);
     snprintf(buf, sizeof buf, "%s%s%s%s", owner ? owner : "-", group ? " (group " : "",
              group ? group : "", group ? ")" : "");
-    kv("owner:", buf);
-    kv("description:", cli_jstr(d, "description"));
-    kv("source:", cli_jstr(d, "source"));
+    cli_print_kv("owner:", buf);
+    cli_print_kv("description:", cli_jstr(d, "description"));
+    cli_print_kv("source:", cli_jstr(d, "source"));
     snprintf(buf, sizeof buf, "%s%s%s%s", state ? state : "?", reason && *reason ? " (" : "",
              reason && *reason ? reason : "", reason && *reason ? ")" : "");
-    kv("state:", buf);
+    cli_print_kv("state:", buf);
     snprintf(buf, sizeof buf, "%lld", (long long)cli_jint(d, "samples", 0));
-    kv("samples:", buf);
+    cli_print_kv("samples:", buf);
     cli_format_local_time(cli_jstr(d, "created_at"), buf, sizeof buf);
-    kv("created:", buf);
+    cli_print_kv("created:", buf);
 }
 
 /* Prints the classes table of `dataset show`: name and sample count of each class. */
@@ -577,7 +572,7 @@ static void show_job(const json_t *job) {
     else if (n > 0 && (size_t)n < sizeof buf && reason && *reason && strcmp(reason, state) != 0)
         snprintf(buf + n, sizeof buf - (size_t)n, ": %s", reason);
     printf("\n");
-    kv("latest job:", buf);
+    cli_print_kv("latest job:", buf);
 }
 
 /* ava dataset show NAME */

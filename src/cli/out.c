@@ -195,3 +195,7 @@ char *cli_format_command(const char *entry, const json_t *args) {
     }
     return ava_buf_steal(&b);
 }
+
+void cli_print_kv(const char *label, const char *value) {
+    printf("%-13s %s\n", label, value && *value ? value : "-");
+}

@@ -42,4 +42,8 @@ void cli_format_int_list(const json_t *arr, char *out, size_t outlen);
  * for a POSIX shell when needed ("/bin/sh -c 'echo hi'"). entry may be NULL. */
 char *cli_format_command(const char *entry, const json_t *args);
 
+/* Prints one "label:  value" line of a `show` verb, the value aligned at column 15; NULL or
+ * empty values show as "-". */
+void cli_print_kv(const char *label, const char *value);
+
 #endif

@@ -370,26 +370,21 @@ static int train_list(struct cli_ctx *ctx, const struct cli_args *a, char *err) 
     return CLI_OK;
 }
 
-/* Prints one "label:  value" line of `train show`; NULL values show as "-". */
-static void kv(const char *label, const char *value) {
-    printf("%-13s %s\n", label, value && *value ? value : "-");
-}
-
 /* Prints the spec part of `train show`. */
 static void show_spec(const json_t *t) {
     char buf[256];
     const json_t *res = json_object_get(t, "resources");
-    kv("name:", cli_jstr(t, "name"));
+    cli_print_kv("name:", cli_jstr(t, "name"));
     snprintf(buf, sizeof buf, "%s (group %s)", cli_jstr(t, "owner") ? cli_jstr(t, "owner") : "?",
              cli_jstr(t, "group") ? cli_jstr(t, "group") : "?");
-    kv("owner:", buf);
-    kv("description:", cli_jstr(t, "description"));
-    kv("image:", cli_jstr(t, "image"));
+    cli_print_kv("owner:", buf);
+    cli_print_kv("description:", cli_jstr(t, "description"));
+    cli_print_kv("image:", cli_jstr(t, "image"));
     cli_format_resources(cli_jint(res, "gpus", 0), cli_jint(res, "cpus", 0),
                          cli_jint(res, "mem_bytes", 0), buf, sizeof buf);
-    kv("resources:", buf);
+    cli_print_kv("resources:", buf);
     char *cmd = cli_format_command(cli_jstr(t, "entry"), json_object_get(t, "args"));
-    kv("command:", cmd);
+    cli_print_kv("command:", cmd);
     free(cmd);
     struct ava_buf env = {0};
     const char *k;
@@ -397,27 +392,27 @@ static void show_spec(const json_t *t) {
     json_object_foreach(json_object_get(t, "env"), k, v) {
         ava_buf_printf(&env, "%s%s=%s", env.len ? " " : "", k, json_string_value(v));
     }
-    kv("env:", env.data);
+    cli_print_kv("env:", env.data);
     ava_buf_free(&env);
-    kv("train set:", cli_jstr(t, "train"));
-    kv("val set:", cli_jstr(t, "val"));
+    cli_print_kv("train set:", cli_jstr(t, "train"));
+    cli_print_kv("val set:", cli_jstr(t, "val"));
     const char *mr = cli_jstr(t, "max_runtime");
     if (!mr && cli_jint(t, "max_runtime_ms", 0) > 0) {
         ava_format_duration(cli_jint(t, "max_runtime_ms", 0), buf, sizeof buf);
         mr = buf;
     }
-    kv("max runtime:", mr);
+    cli_print_kv("max runtime:", mr);
     cli_format_local_time(cli_jstr(t, "created_at"), buf, sizeof buf);
-    kv("created:", buf);
+    cli_print_kv("created:", buf);
     if (cli_jint(t, "run", 0) > 0)
         snprintf(buf, sizeof buf, "%s (run %lld)",
                  cli_jstr(t, "state") ? cli_jstr(t, "state") : "?",
                  (long long)cli_jint(t, "run", 0));
     else
         snprintf(buf, sizeof buf, "not started");
-    kv("state:", buf);
-    kv("log:", cli_jstr(t, "log_path"));
-    kv("output dir:", cli_jstr(t, "output_dir"));
+    cli_print_kv("state:", buf);
+    cli_print_kv("log:", cli_jstr(t, "log_path"));
+    cli_print_kv("output dir:", cli_jstr(t, "output_dir"));
 }
 
 /* Prints the runs table of `train show`. */
