@@ -298,7 +298,11 @@ static int lp_timestamp(struct lp_ctx *c, struct ava_lp_line *out) {
 
 int ava_lp_parse(const char *line, size_t len, struct ava_lp_line *out, char *err) {
     struct lp_ctx c = {.s = line, .len = len, .pos = 0, .err = err};
-    memset(out, 0, sizeof *out);
+    /* the struct is 11 KB: clear the header only; each tag and field is cleared when used */
+    out->measurement[0] = '\0';
+    out->ntags = out->nfields = 0;
+    out->has_time = false;
+    out->time_ns = 0;
     if (len > 0 && line[len - 1] == '\r') /* CRLF bodies */
         c.len = --len;
     if (len > AVA_LP_LINE_MAX)

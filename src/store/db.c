@@ -93,8 +93,8 @@ int store_fail(struct ava_store *st, const char *what, char *err) {
 sqlite3_stmt *store_stmt(struct ava_store *st, const char *sql, char *err) {
     for (int i = 0; i < st->ncache; i++)
         if (st->cache[i].sql == sql) {
+            /* every parameter is bound again by the caller: no clear_bindings needed */
             sqlite3_reset(st->cache[i].stmt);
-            sqlite3_clear_bindings(st->cache[i].stmt);
             return st->cache[i].stmt;
         }
     sqlite3_stmt *s = NULL;
@@ -204,8 +204,10 @@ static int migrate(struct ava_store *st, char *err) {
 
 int ava_store_open(const char *path, struct ava_store **out, char *err) {
     struct ava_store *st = ava_xcalloc(1, sizeof *st);
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    /* one connection, used by one thread (avad's loop): SQLite's own mutexes are not needed */
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         int r = ava_err(err, AVA_EIO, "cannot open database %s: %s", path,
                         st->db ? sqlite3_errmsg(st->db) : "out of memory");
         ava_store_close(st);

@@ -124,6 +124,7 @@ int ava_store_image_find(struct ava_store *st, const char *name, const char *tag
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         image_from_row(s, out);
+        sqlite3_reset(s); /* a statement left on a row holds a read transaction (and the WAL) */
         return 0;
     }
     if (rc != SQLITE_DONE)

@@ -35,8 +35,11 @@ static int64_t series_id(struct ava_store *st, int64_t run_id, const char *name,
         sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(s, 3, phase, -1, SQLITE_TRANSIENT);
         int rc = sqlite3_step(s);
-        if (!pass && rc == SQLITE_ROW)
-            return sqlite3_column_int64(s, 0);
+        if (!pass && rc == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s, 0);
+            sqlite3_reset(s);
+            return id;
+        }
         if (pass && rc == SQLITE_DONE)
             return sqlite3_last_insert_rowid(st->db);
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
@@ -179,6 +182,7 @@ int ava_store_metrics_offset(struct ava_store *st, int64_t run_id, int64_t *offs
     if (sqlite3_step(s) != SQLITE_ROW)
         return ava_err(err, AVA_ENOTFOUND, "run %lld not found", (long long)run_id);
     *offset = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
     return 0;
 }
 

@@ -100,6 +100,9 @@ int ava_store_run_transition(struct ava_store *st, const struct ava_run *r, int6
     if (r->has_exit) {
         sqlite3_bind_int(s, 4, r->exit_code);
         sqlite3_bind_int(s, 5, r->signal);
+    } else { /* statements are reused without clearing: NULL must be bound */
+        sqlite3_bind_null(s, 4);
+        sqlite3_bind_null(s, 5);
     }
     sqlite3_bind_int64(s, 6, r->queued_at);
     sqlite3_bind_int64(s, 7, r->started_at);

@@ -109,6 +109,7 @@ static int training_one(struct ava_store *st, sqlite3_stmt *s, struct ava_traini
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         training_from_row(s, out);
+        sqlite3_reset(s);
         return 0;
     }
     if (rc != SQLITE_DONE)
@@ -164,5 +165,8 @@ int ava_store_training_delete(struct ava_store *st, int64_t id, char *err) {
 int64_t ava_store_training_count(struct ava_store *st) {
     static const char sql[] = "SELECT count(*) FROM trainings";
     sqlite3_stmt *s = store_stmt(st, sql, NULL);
-    return s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    int64_t n = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    if (s)
+        sqlite3_reset(s);
+    return n;
 }

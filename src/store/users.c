@@ -37,6 +37,7 @@ int ava_store_group_find(struct ava_store *st, const char *name, int64_t *id, ch
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         *id = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
         return 0;
     }
     if (rc != SQLITE_DONE)
@@ -74,6 +75,7 @@ static int user_one(struct ava_store *st, sqlite3_stmt *s, struct ava_user *out,
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
         user_from_row(s, out);
+        sqlite3_reset(s);
         return 0;
     }
     if (rc != SQLITE_DONE)
@@ -135,5 +137,8 @@ int ava_store_user_list(struct ava_store *st, int64_t group_id, struct ava_user 
 int64_t ava_store_user_count(struct ava_store *st) {
     static const char sql[] = "SELECT count(*) FROM users";
     sqlite3_stmt *s = store_stmt(st, sql, NULL);
-    return s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    int64_t n = s && sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    if (s)
+        sqlite3_reset(s);
+    return n;
 }

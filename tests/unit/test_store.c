@@ -924,6 +924,33 @@ static void test_runs_add_event_without_state_change(void **state) {
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
+/* After store calls (single-row reads included) no statement may hold a read transaction:
+ * a checkpoint from another connection must be able to empty the WAL. */
+static void test_no_read_transaction_left_open(void **state) {
+    struct fx *f = *state;
+    char err[AVA_ERRLEN];
+    int64_t gid, off;
+    struct ava_user u;
+    struct ava_training t = {0};
+    assert_int_equal(ava_store_group_create(f->st, "wal", &gid, err), 0);
+    assert_int_equal(ava_store_group_find(f->st, "wal", &gid, err), 0);
+    assert_int_equal(ava_store_user_create(f->st, "walter", gid, false, "h-wal", &u, err), 0);
+    assert_int_equal(ava_store_user_by_token(f->st, "h-wal", &u, err), 0);
+    assert_true(ava_store_user_count(f->st) > 0);
+    assert_true(ava_store_training_count(f->st) >= 0);
+    (void)ava_store_training_find(f->st, u.id, "none", &t, err);
+    (void)ava_store_metrics_offset(f->st, 1, &off, err);
+    sqlite3 *other;
+    assert_int_equal(sqlite3_open(f->db, &other), SQLITE_OK);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(other, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 0); /* 0 = not blocked by a reader */
+    sqlite3_finalize(s);
+    sqlite3_close(other);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_open_creates_the_latest_schema_with_wal),
@@ -950,6 +977,7 @@ int main(void) {
         T(test_runs_list_active_in_queue_order),
         T(test_runs_set_executor_adds_no_event),
         T(test_runs_add_event_without_state_change),
+        T(test_no_read_transaction_left_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
