@@ -193,10 +193,15 @@ static int open_data(struct avad *d, char *err) {
     else
         locate(share, sizeof share, d->cfg.share_dir, (const char *const[]){"../share/ava", NULL},
                AVA_SHARE_DIR);
+    /* the example trainings the public images run: built beside avad, installed in share */
+    char examples[AVA_PATH_MAX];
     int count = 0;
-    r = ava_path_join(path, sizeof path, err, share, "images", NULL);
+    r = ava_path_join(examples, sizeof examples, err, in_build ? AVA_BUILD_DIR : share, "examples",
+                      NULL);
     if (r == 0)
-        r = ava_images_load_public(d->st, path, &count, err);
+        r = ava_path_join(path, sizeof path, err, share, "images", NULL);
+    if (r == 0)
+        r = ava_images_load_public_at(d->st, path, examples, &count, err);
     if (r == 0)
         ava_log_info("loaded %d public image(s) from %s", count, path);
     return r;

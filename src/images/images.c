@@ -3,6 +3,7 @@
 
 #include "../common/buf.h"
 #include "../common/err.h"
+#include "../common/file.h"
 #include "../common/jsonfields.h"
 #include "../common/path.h"
 #include "../common/strutil.h"
@@ -110,15 +111,41 @@ int ava_image_from_manifest(json_t *m, struct ava_image *out, bool *public_out, 
     return 0;
 }
 
+#define EXAMPLES_VAR "${AVA_EXAMPLES}"
+
+/* Reads a manifest's text with ${AVA_EXAMPLES} replaced (examples may be NULL). */
+static int read_manifest(const char *path, const char *examples, char **out, char *err) {
+    char *text;
+    int r = ava_file_read_all(path, 1 << 20, &text, NULL, err);
+    if (r < 0 || !examples || strpbrk(examples, "\"\\"))
+        return r < 0 ? r : (*out = text, 0);
+    struct ava_buf b = {0};
+    const char *p = text, *hit;
+    while ((hit = strstr(p, EXAMPLES_VAR))) {
+        ava_buf_append(&b, p, (size_t)(hit - p));
+        ava_buf_puts(&b, examples);
+        p = hit + strlen(EXAMPLES_VAR);
+    }
+    ava_buf_puts(&b, p);
+    free(text);
+    *out = ava_buf_steal(&b);
+    return 0;
+}
+
 /* Loads one manifest file into the store. */
-static int load_one(struct ava_store *st, const char *path, char *err) {
+static int load_one(struct ava_store *st, const char *path, const char *examples, char *err) {
     json_error_t je;
-    json_t *m = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    char *text;
+    int r = read_manifest(path, examples, &text, err);
+    if (r < 0)
+        return r;
+    json_t *m = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    free(text);
     if (!m)
         return ava_err(err, AVA_EINVALID, "%s: line %d: %s", path, je.line, je.text);
     struct ava_image img;
     char merr[AVA_ERRLEN];
-    int r = ava_image_from_manifest(m, &img, NULL, merr);
+    r = ava_image_from_manifest(m, &img, NULL, merr);
     json_decref(m);
     if (r < 0)
         return ava_err(err, r, "%s: %s", path, merr);
@@ -133,6 +160,11 @@ static int json_file_filter(const struct dirent *d) {
 }
 
 int ava_images_load_public(struct ava_store *st, const char *dir, int *count, char *err) {
+    return ava_images_load_public_at(st, dir, NULL, count, err);
+}
+
+int ava_images_load_public_at(struct ava_store *st, const char *dir, const char *examples_dir,
+                              int *count, char *err) {
     struct dirent **names;
     int n = scandir(dir, &names, json_file_filter, alphasort);
     if (n < 0)
@@ -142,7 +174,7 @@ int ava_images_load_public(struct ava_store *st, const char *dir, int *count, ch
         char path[AVA_PATH_MAX];
         if (r == 0)
             r = ava_path_join(path, sizeof path, err, dir, names[i]->d_name, NULL);
-        if (r == 0 && (r = load_one(st, path, err)) == 0)
+        if (r == 0 && (r = load_one(st, path, examples_dir, err)) == 0)
             loaded++;
         free(names[i]);
     }

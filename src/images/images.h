@@ -20,6 +20,11 @@ int ava_image_from_manifest(json_t *manifest, struct ava_image *out, bool *publi
  * public images. A malformed manifest fails the load with its file name in the message. */
 int ava_images_load_public(struct ava_store *st, const char *dir, int *count, char *err);
 
+/* The same, with "${AVA_EXAMPLES}" in the manifests' text replaced by examples_dir (where the
+ * install keeps the example trainings, so shipped images can name their entry points). */
+int ava_images_load_public_at(struct ava_store *st, const char *dir, const char *examples_dir,
+                              int *count, char *err);
+
 /* Splits "name:tag" into its parts (each at least 1 and at most 64 valid characters). */
 int ava_image_ref_split(const char *ref, char name[65], char tag[65], char *err);
 

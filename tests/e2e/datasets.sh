@@ -44,6 +44,13 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     log=$(ava train logs fm)
     expect_match "the run sees its sets" "$log" "T=$dir80 V=.*recordio-20"
     expect_match "trainsetinfo has the sample count" "$log" '"numOfSamples": 56000'
+    # the public example image trains on the sets (a subset, one epoch: the full run is issue 5's)
+    ava train create cnn --image ava-examples:c --cpu 2 --train fashion-mnist/recordio/80 -- \
+        --epochs 1 --train-limit 3000 --val-limit 1000 >/dev/null 2>&1
+    expect_eq "the example trainer succeeds" "$(ava train wait cnn --timeout 120s)" "succeeded"
+    acc=$(ava train logs cnn | sed -n 's/^epoch 1 val loss [0-9.]* acc \([0-9.]*\).*/\1/p')
+    expect_eq "well above chance on the validation set (acc $acc)" "$(python3 -c "print(${acc:-0} > 0.5)")" "True"
+    expect_match "it reported its curves" "$(api GET /trainings/cnn/metrics | cut -d' ' -f2-)" '"accuracy".*"val"'
 else
     echo "# skipped the fashion-mnist part: Debian's dataset-fashion-mnist is not installed"
 fi

@@ -321,6 +321,27 @@ static void test_load_public_reads_json_files_only(void **state) {
     ava_image_free(&img);
 }
 
+/* ${AVA_EXAMPLES} in a shipped manifest becomes the install's examples folder. */
+static void test_load_public_expands_the_examples_dir(void **state) {
+    struct dfx *f = *state;
+    put(f, "ex.json",
+        "{\"name\": \"ava-examples\", \"tag\": \"c\", \"kind\": \"host\","
+        " \"entry\": \"${AVA_EXAMPLES}/trainings/c/simple/start.sh\","
+        " \"requires\": [\"${AVA_EXAMPLES}/nope\"]}");
+    int count = -1;
+    char err[AVA_ERRLEN] = "";
+    assert_int_equal(ava_images_load_public_at(f->st, f->images, "/opt/ava/examples", &count, err),
+                     0);
+    struct ava_image img;
+    assert_int_equal(ava_store_image_find(f->st, "ava-examples", "c", 0, &img, err), 0);
+    assert_string_equal(img.entry, "/opt/ava/examples/trainings/c/simple/start.sh");
+    assert_false(img.available); /* its `requires` names a missing file */
+    assert_non_null(strstr(img.unavailable_reason, "/opt/ava/examples/nope"));
+    ava_image_free(&img);
+    /* without a folder the placeholder stays, and a relative entry is refused */
+    assert_int_equal(ava_images_load_public(f->st, f->images, &count, err), AVA_EINVALID);
+}
+
 static void test_load_public_names_the_bad_file(void **state) {
     struct dfx *f = *state;
     put(f, "good.json", "{\"name\": \"good\", \"tag\": \"1\", \"kind\": \"host\"}");
@@ -377,12 +398,17 @@ static void test_load_public_shipped_manifests(void **state) {
     char dir[AVA_PATH_MAX], err[AVA_ERRLEN] = "";
     snprintf(dir, sizeof dir, "%s/share/images", src);
     int count = -1;
-    int r = ava_images_load_public(f->st, dir, &count, err);
+    int r = ava_images_load_public_at(f->st, dir, "/nonexistent/examples", &count, err);
     CHECK(r == 0, "shipped manifests: %s", err);
-    assert_true(count >= 1);
+    assert_true(count >= 2);
     struct ava_image img;
     assert_int_equal(ava_store_image_find(f->st, "ava-pure", "host", 0, &img, err), 0);
     assert_true(img.available);
+    ava_image_free(&img);
+    /* the example image names its entry below the examples folder, and says when it lacks it */
+    assert_int_equal(ava_store_image_find(f->st, "ava-examples", "c", 0, &img, err), 0);
+    assert_string_equal(img.entry, "/nonexistent/examples/trainings/c/simple/start.sh");
+    assert_false(img.available);
     ava_image_free(&img);
 }
 
@@ -437,6 +463,7 @@ int main(void) {
         T(test_manifest_missing_requirement_makes_unavailable),
         T(test_manifest_sandbox_kinds_are_unavailable),
         D(test_load_public_reads_json_files_only),
+        D(test_load_public_expands_the_examples_dir),
         D(test_load_public_names_the_bad_file),
         D(test_load_public_invalid_manifest_names_file_and_key),
         D(test_load_public_duplicate_keys_refused),
