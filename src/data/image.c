@@ -138,22 +138,51 @@ int ava_image_decode(const uint8_t *data, size_t len, struct ava_pixels *out, ch
 }
 
 /* Checks pixels handed in for encoding or resizing. */
-static int check_pixels(const struct ava_pixels *p, char *err) {
-    if (!p || !p->data || (p->channels != 1 && p->channels != 3))
+static int check_pixel_args(const uint8_t *data, int width, int height, int channels, char *err) {
+    if (!data || (channels != 1 && channels != 3))
         return ava_err(err, AVA_EINVALID, "image must have 1 or 3 channels and pixel data");
-    return check_dims(p->width, p->height, "image", err);
+    return check_dims(width, height, "image", err);
+}
+
+static int check_pixels(const struct ava_pixels *p, char *err) {
+    if (!p)
+        return check_pixel_args(NULL, 0, 0, 0, err);
+    return check_pixel_args(p->data, p->width, p->height, p->channels, err);
+}
+
+/* The checks of a JPEG encoding's arguments. */
+static int check_jpeg_args(const uint8_t *data, int width, int height, int channels, int quality,
+                           char *err) {
+    int rc = check_pixel_args(data, width, height, channels, err);
+    if (rc < 0)
+        return rc;
+    if (quality < 1 || quality > 100)
+        return ava_err(err, AVA_EINVALID, "JPEG quality %d is not within 1..100", quality);
+    return 0;
+}
+
+/* tjCompress2 of checked pixels into *buf (cap bytes, at least tjBufSize's bound; never
+ * reallocated): grey stays grey, colour is 4:2:0. */
+static int jpeg_compress(tjhandle h, const uint8_t *px, int width, int height, int channels,
+                         int quality, unsigned char **buf, unsigned long cap, size_t *len,
+                         char *err) {
+    int grey = channels == 1;
+    unsigned long size = cap;
+    if (tjCompress2(h, px, width, 0, height, grey ? TJPF_GRAY : TJPF_RGB, buf, &size,
+                    grey ? TJSAMP_GRAY : TJSAMP_420, quality, TJFLAG_NOREALLOC) < 0)
+        return ava_err(err, AVA_EINTERNAL, "cannot encode JPEG: %s", tjGetErrorStr2(h));
+    *len = size;
+    return 0;
 }
 
 int ava_image_encode_jpeg(const struct ava_pixels *p, int quality, uint8_t **out, size_t *len,
                           char *err) {
     int rc = check_pixels(p, err);
+    if (rc == 0)
+        rc = check_jpeg_args(p->data, p->width, p->height, p->channels, quality, err);
     if (rc < 0)
         return rc;
-    if (quality < 1 || quality > 100)
-        return ava_err(err, AVA_EINVALID, "JPEG quality %d is not within 1..100", quality);
-    int grey = p->channels == 1;
-    int subsamp = grey ? TJSAMP_GRAY : TJSAMP_420;
-    unsigned long cap = tjBufSize(p->width, p->height, subsamp), size = cap;
+    unsigned long cap = tjBufSize(p->width, p->height, p->channels == 1 ? TJSAMP_GRAY : TJSAMP_420);
     /* our own buffer with NOREALLOC: the caller gets malloc'd memory, no copy needed */
     uint8_t *buf = ava_xmalloc(cap);
     tjhandle h = tjInitCompress();
@@ -161,17 +190,56 @@ int ava_image_encode_jpeg(const struct ava_pixels *p, int quality, uint8_t **out
         free(buf);
         return ava_err(err, AVA_EINTERNAL, "cannot encode JPEG: %s", tjGetErrorStr2(NULL));
     }
-    if (tjCompress2(h, p->data, p->width, 0, p->height, grey ? TJPF_GRAY : TJPF_RGB, &buf, &size,
-                    subsamp, quality, TJFLAG_NOREALLOC) < 0) {
-        rc = ava_err(err, AVA_EINTERNAL, "cannot encode JPEG: %s", tjGetErrorStr2(h));
-        free(buf);
-        buf = NULL;
-    }
+    size_t size = 0;
+    rc =
+        jpeg_compress(h, p->data, p->width, p->height, p->channels, quality, &buf, cap, &size, err);
     tjDestroy(h);
-    if (rc < 0)
+    if (rc < 0) {
+        free(buf);
         return rc;
+    }
     *out = buf;
     *len = size;
+    return 0;
+}
+
+struct ava_jpeg_encoder {
+    tjhandle h; /* created on first use */
+    unsigned char *buf;
+    unsigned long cap;
+};
+
+struct ava_jpeg_encoder *ava_jpeg_encoder_new(void) {
+    return ava_xcalloc(1, sizeof(struct ava_jpeg_encoder));
+}
+
+void ava_jpeg_encoder_free(struct ava_jpeg_encoder *e) {
+    if (!e)
+        return;
+    if (e->h)
+        tjDestroy(e->h);
+    free(e->buf);
+    free(e);
+}
+
+int ava_jpeg_encoder_encode(struct ava_jpeg_encoder *e, const uint8_t *px, int width, int height,
+                            int channels, int quality, const uint8_t **out, size_t *len,
+                            char *err) {
+    int rc = check_jpeg_args(px, width, height, channels, quality, err);
+    if (rc < 0)
+        return rc;
+    if (!e->h && !(e->h = tjInitCompress()))
+        return ava_err(err, AVA_EINTERNAL, "cannot encode JPEG: %s", tjGetErrorStr2(NULL));
+    unsigned long cap = tjBufSize(width, height, channels == 1 ? TJSAMP_GRAY : TJSAMP_420);
+    if (cap > e->cap) {
+        free(e->buf);
+        e->buf = ava_xmalloc(cap);
+        e->cap = cap;
+    }
+    if ((rc = jpeg_compress(e->h, px, width, height, channels, quality, &e->buf, e->cap, len,
+                            err)) < 0)
+        return rc;
+    *out = e->buf;
     return 0;
 }
 
@@ -279,11 +347,10 @@ int ava_image_resize_shorter(const struct ava_pixels *in, int shorter, struct av
     return 0;
 }
 
-int ava_image_from_sample(const struct ava_sample *s, struct ava_pixels *out, char *err) {
-    memset(out, 0, sizeof *out);
-    if (s->pix == AVA_PIX_ENCODED)
-        return ava_image_decode(s->data, s->len, out, err);
+int ava_image_sample_check(const struct ava_sample *s, int *channels, char *err) {
     int ch = s->pix == AVA_PIX_GRAY ? 1 : s->pix == AVA_PIX_RGB ? 3 : 0;
+    if (s->pix == AVA_PIX_ENCODED)
+        return ava_err(err, AVA_EINVALID, "sample %s: an encoded image, not pixels", s->name);
     if (ch == 0)
         return ava_err(err, AVA_EINVALID, "sample %s: unknown pixel layout %d", s->name,
                        (int)s->pix);
@@ -294,7 +361,19 @@ int ava_image_from_sample(const struct ava_sample *s, struct ava_pixels *out, ch
     if (s->len != bytes)
         return ava_err(err, AVA_EINVALID, "sample %s: %zu bytes for %dx%dx%d pixels", s->name,
                        s->len, s->width, s->height, ch);
-    *out = (struct ava_pixels){s->width, s->height, ch, ava_xmalloc(bytes)};
-    memcpy(out->data, s->data, bytes);
+    *channels = ch;
+    return 0;
+}
+
+int ava_image_from_sample(const struct ava_sample *s, struct ava_pixels *out, char *err) {
+    memset(out, 0, sizeof *out);
+    if (s->pix == AVA_PIX_ENCODED)
+        return ava_image_decode(s->data, s->len, out, err);
+    int ch = 0;
+    int rc = ava_image_sample_check(s, &ch, err);
+    if (rc < 0)
+        return rc;
+    *out = (struct ava_pixels){s->width, s->height, ch, ava_xmalloc(s->len)};
+    memcpy(out->data, s->data, s->len);
     return 0;
 }

@@ -39,4 +39,21 @@ int ava_image_resize_shorter(const struct ava_pixels *in, int shorter, struct av
 /* The pixels of a sample: decodes ENCODED samples, copies GRAY/RGB ones. */
 int ava_image_from_sample(const struct ava_sample *s, struct ava_pixels *out, char *err);
 
+/* Checks a GRAY or RGB sample exactly as ava_image_from_sample does (the same errors) without
+ * copying it: *channels gets 1 or 3, and the pixels are then s->data as they lie (row-major,
+ * interleaved). ENCODED samples are refused (AVA_EINVALID): decode them instead. */
+int ava_image_sample_check(const struct ava_sample *s, int *channels, char *err);
+
+/* A reusable JPEG encoder: one TurboJPEG handle and one output buffer kept across images, for
+ * one thread at a time (give each encoding thread its own). */
+struct ava_jpeg_encoder;
+struct ava_jpeg_encoder *ava_jpeg_encoder_new(void);
+/* Frees e; NULL is a no-op. */
+void ava_jpeg_encoder_free(struct ava_jpeg_encoder *e);
+/* Encodes width x height pixels of `channels` (1 or 3) at px, read-only, byte for byte as
+ * ava_image_encode_jpeg does (same checks and errors). *out points into e's buffer and stays
+ * valid until the next call on e. */
+int ava_jpeg_encoder_encode(struct ava_jpeg_encoder *e, const uint8_t *px, int width, int height,
+                            int channels, int quality, const uint8_t **out, size_t *len, char *err);
+
 #endif

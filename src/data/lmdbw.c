@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,26 +259,65 @@ int ava_datum_decode(const uint8_t *buf, size_t len, struct ava_datum *d, char *
 #define MAP_MIN ((size_t)64 << 10)
 #define MAP_MAX ((size_t)1 << 40)
 #define KEY_MAX 1100
+#define KICK_BYTES ((size_t)4 << 20) /* data.mdb's writeback is started every 4 MiB committed */
 
-/* A put not yet committed: key then value, at `off` in the arena. */
+/* A put not yet committed: key then value, at `off` in its batch's arena. */
 struct pending {
     size_t off, klen, vlen;
     bool append; /* the key sorts after every key before it: MDB_APPEND fills pages fully */
 };
 
-struct ava_lmdb_writer {
-    MDB_env *env;
-    MDB_txn *txn; /* open while puts are pending */
-    MDB_dbi dbi;
-    char *dir;
-    size_t mapsize;
-    uint8_t *arena; /* the pending puts' bytes, to redo them after a map growth */
+/* The puts of one transaction, kept until it commits to redo them after a map growth. */
+struct batch {
+    uint8_t *arena;
     size_t alen, acap;
     struct pending *pend;
     size_t npend, cap;
+};
+
+/* LMDB's own work (mdb_put, the commits and their writes) runs on a thread of the writer's:
+ * the caller encodes the puts of the next transaction into one batch while that thread
+ * applies and commits the other. Transactions are begun, used and ended on that thread only.
+ * A put whose key does not sort after every earlier key (which may exist already) is applied
+ * at once and waited for, so that its result is the put's. */
+enum job_kind { JOB_NONE, JOB_APPLY, JOB_ABORT };
+
+struct lmdb_job {
+    enum job_kind kind;
+    struct batch *b;
+    size_t from, to; /* the puts of b to apply */
+    bool commit;     /* ...then commit the transaction */
+    bool may_exist;  /* the last put may find its key: AVA_EEXISTS, the transaction usable */
+};
+
+struct lmdb_thread {
+    pthread_t th;
+    bool started;
+    bool inline_only; /* it could not start: every job runs on the caller's thread */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* a job handed over, done, or quit */
+    struct lmdb_job job; /* JOB_NONE when the thread is idle */
+    bool quit;
+    int rc; /* the last job's result: 0, AVA_EEXISTS, or a failure (then every later job fails) */
+    char err[AVA_ERRLEN];
+};
+
+struct ava_lmdb_writer {
+    MDB_env *env;
+    MDB_txn *txn;    /* open while puts are pending; only the thread that runs the jobs */
+    MDB_cursor *cur; /* the transaction's, closed with it */
+    MDB_dbi dbi;
+    char *dir;
+    size_t mapsize;
+    struct batch batches[2];
+    int fill;               /* the batch the caller adds puts to: the open transaction's */
+    size_t applied;         /* puts of that batch handed to the LMDB thread already */
     char last_key[KEY_MAX]; /* the greatest key put so far */
     size_t last_klen;
+    size_t committing; /* bytes of the commit handed to the LMDB thread last */
+    size_t unkicked;   /* bytes committed since data.mdb's writeback was last started */
     bool broken;
+    struct lmdb_thread lt;
 };
 
 /* An LMDB failure as an AVA_E* code and message. */
@@ -309,6 +350,8 @@ int ava_lmdb_writer_open_mapsize(const char *dir, size_t initial_map, struct ava
     if (rc)
         return rc;
     struct ava_lmdb_writer *w = ava_xcalloc(1, sizeof *w);
+    pthread_mutex_init(&w->lt.mu, NULL);
+    pthread_cond_init(&w->lt.cv, NULL);
     w->dir = ava_xstrdup(dir);
     w->mapsize = initial_mapsize(initial_map);
     int mrc = mdb_env_create(&w->env);
@@ -340,6 +383,8 @@ static int txn_begin(struct ava_lmdb_writer *w) {
         return mrc;
     }
     mrc = mdb_dbi_open(w->txn, NULL, 0, &w->dbi);
+    if (mrc == 0)
+        mrc = mdb_cursor_open(w->txn, w->dbi, &w->cur);
     if (mrc != 0) {
         mdb_txn_abort(w->txn);
         w->txn = NULL;
@@ -347,17 +392,18 @@ static int txn_begin(struct ava_lmdb_writer *w) {
     return mrc;
 }
 
-/* Puts pending entry i in the open transaction; returns LMDB's code. */
-static int txn_put(struct ava_lmdb_writer *w, size_t i) {
-    const struct pending *e = &w->pend[i];
-    MDB_val k = {e->klen, w->arena + e->off};
-    MDB_val v = {e->vlen, w->arena + e->off + e->klen};
-    return mdb_put(w->txn, w->dbi, &k, &v, e->append ? MDB_APPEND : MDB_NOOVERWRITE);
+/* Puts entry i of batch b in the open transaction; returns LMDB's code. */
+static int txn_put(struct ava_lmdb_writer *w, const struct batch *b, size_t i) {
+    const struct pending *e = &b->pend[i];
+    MDB_val k = {e->klen, b->arena + e->off};
+    MDB_val v = {e->vlen, b->arena + e->off + e->klen};
+    /* one cursor per transaction: an appending put finds the last page without a search */
+    return mdb_cursor_put(w->cur, &k, &v, e->append ? MDB_APPEND : MDB_NOOVERWRITE);
 }
 
-/* After MDB_MAP_FULL: drops the transaction, doubles the map until every pending put fits in
- * a fresh transaction, and leaves that transaction open with them. */
-static int grow_and_redo(struct ava_lmdb_writer *w, char *err) {
+/* After MDB_MAP_FULL: drops the transaction, doubles the map until the puts [0, n) of b fit
+ * in a fresh transaction, and leaves that transaction open with them. */
+static int grow_and_redo(struct ava_lmdb_writer *w, const struct batch *b, size_t n, char *err) {
     for (;;) {
         if (w->txn)
             mdb_txn_abort(w->txn);
@@ -370,8 +416,8 @@ static int grow_and_redo(struct ava_lmdb_writer *w, char *err) {
         w->mapsize *= 2;
         if ((mrc = txn_begin(w)) != 0)
             return lmdb_fail(w, mrc, "transaction", err);
-        for (size_t i = 0; i < w->npend && mrc == 0; i++)
-            mrc = txn_put(w, i);
+        for (size_t i = 0; i < n && mrc == 0; i++)
+            mrc = txn_put(w, b, i);
         if (mrc == 0)
             return 0;
         if (mrc != MDB_MAP_FULL)
@@ -379,22 +425,145 @@ static int grow_and_redo(struct ava_lmdb_writer *w, char *err) {
     }
 }
 
-/* Commits the pending puts, growing the map when the commit itself finds it full. */
-static int commit(struct ava_lmdb_writer *w, char *err) {
+/* Commits the transaction of batch b, growing the map when the commit itself finds it full. */
+static int commit(struct ava_lmdb_writer *w, const struct batch *b, char *err) {
     while (w->txn) {
         int mrc = mdb_txn_commit(w->txn);
         w->txn = NULL; /* freed by commit whatever it returns */
         if (mrc == MDB_MAP_FULL) {
-            int rc = grow_and_redo(w, err);
+            int rc = grow_and_redo(w, b, b->npend, err);
             if (rc)
                 return rc;
         } else if (mrc != 0) {
             return lmdb_fail(w, mrc, "commit", err);
         }
     }
-    w->npend = 0;
-    w->alen = 0;
     return 0;
+}
+
+/* Counts the bytes of a commit that is done, and every KICK_BYTES starts writing the
+ * committed pages out (MDB_NOSYNC leaves them dirty), so that the sync of close finds little
+ * left. On the caller's thread, while the LMDB thread goes on. Advisory: errors show up at
+ * that sync. */
+static void kick(struct ava_lmdb_writer *w, size_t committed) {
+    w->unkicked += committed;
+    if (w->unkicked < KICK_BYTES)
+        return;
+    int fd;
+    if (mdb_env_get_fd(w->env, &fd) == 0)
+        sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    w->unkicked = 0;
+}
+
+/* Runs a job (on the LMDB thread, or on the caller's when there is none). A failure aborts
+ * the transaction, except a key that exists where the job allows it. */
+static int run_job(struct ava_lmdb_writer *w, const struct lmdb_job *j, char *err) {
+    if (j->kind == JOB_ABORT) {
+        if (w->txn)
+            mdb_txn_abort(w->txn);
+        w->txn = NULL;
+        return 0;
+    }
+    int rc = 0, mrc = 0;
+    if (j->from < j->to && !w->txn && (mrc = txn_begin(w)) != 0)
+        return lmdb_fail(w, mrc, "transaction", err);
+    for (size_t i = j->from; i < j->to && rc == 0; i++) {
+        mrc = txn_put(w, j->b, i);
+        if (mrc == MDB_MAP_FULL)
+            rc = grow_and_redo(w, j->b, i + 1, err);
+        else if (mrc == MDB_KEYEXIST && j->may_exist && i + 1 == j->to)
+            rc = ava_err(err, AVA_EEXISTS, "duplicate LMDB key in %s", w->dir);
+        else if (mrc != 0)
+            rc = lmdb_fail(w, mrc, "put", err);
+    }
+    if (rc == AVA_EEXISTS) /* the last put, which may exist: the transaction stays usable */
+        return rc;
+    if (rc == 0 && j->commit)
+        rc = commit(w, j->b, err);
+    if (rc && w->txn) {
+        mdb_txn_abort(w->txn);
+        w->txn = NULL;
+    }
+    return rc;
+}
+
+/* The LMDB thread: runs the jobs handed over, one at a time, until told to quit; then aborts
+ * a transaction that a failure left open. After a failure it refuses every later job with
+ * the same error. */
+static void *lmdb_main(void *arg) {
+    struct ava_lmdb_writer *w = arg;
+    struct lmdb_thread *t = &w->lt;
+    char err[AVA_ERRLEN];
+    pthread_mutex_lock(&t->mu);
+    for (;;) {
+        while (t->job.kind == JOB_NONE && !t->quit)
+            pthread_cond_wait(&t->cv, &t->mu);
+        if (t->job.kind == JOB_NONE)
+            break;
+        struct lmdb_job j = t->job;
+        bool failed = t->rc != 0 && t->rc != AVA_EEXISTS;
+        pthread_mutex_unlock(&t->mu);
+        int rc = failed && j.kind == JOB_APPLY ? 0 : run_job(w, &j, err);
+        pthread_mutex_lock(&t->mu);
+        if (!failed) {
+            t->rc = rc;
+            if (rc)
+                memcpy(t->err, err, sizeof err);
+        }
+        t->job.kind = JOB_NONE;
+        pthread_cond_broadcast(&t->cv);
+    }
+    pthread_mutex_unlock(&t->mu);
+    run_job(w, &(struct lmdb_job){JOB_ABORT, NULL, 0, 0, false, false}, NULL);
+    return NULL;
+}
+
+/* Waits until the LMDB thread is idle; returns its last result (with its message in err). */
+static int lmdb_wait(struct lmdb_thread *t, char *err) {
+    pthread_mutex_lock(&t->mu);
+    while (t->job.kind != JOB_NONE)
+        pthread_cond_wait(&t->cv, &t->mu);
+    int rc = t->rc;
+    if (rc)
+        ava_err(err, rc, "%s", t->err);
+    if (rc == AVA_EEXISTS)
+        t->rc = 0; /* reported once, to the put it belongs to */
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+/* Hands a job to the LMDB thread (starting it on first use, with every signal blocked) once
+ * the previous one is done, and waits for it when asked to. When the thread cannot start,
+ * this and every later job run here. Returns the previous job's failure, or this one's result
+ * when waited for. */
+static int submit(struct ava_lmdb_writer *w, const struct lmdb_job *j, bool wait, char *err) {
+    struct lmdb_thread *t = &w->lt;
+    if (!t->started && !t->inline_only) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        t->started = pthread_create(&t->th, NULL, lmdb_main, w) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        t->inline_only = !t->started; /* for good: a transaction may be open on this thread */
+    }
+    size_t bytes = j->kind == JOB_APPLY && j->commit ? j->b->alen : 0;
+    if (t->inline_only) {
+        int rc = run_job(w, j, err);
+        if (rc == 0)
+            kick(w, bytes);
+        return rc;
+    }
+    int rc = lmdb_wait(t, err);
+    if (rc)
+        return rc;
+    size_t done = w->committing; /* the previous job's commit is done */
+    pthread_mutex_lock(&t->mu);
+    t->job = *j;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    w->committing = bytes;
+    kick(w, done);
+    return wait ? lmdb_wait(t, err) : 0;
 }
 
 /* True when key sorts after the greatest key so far in LMDB's default order (memcmp, then
@@ -407,40 +576,46 @@ static bool key_after_last(const struct ava_lmdb_writer *w, const char *key, siz
     return c > 0 || (c == 0 && klen > w->last_klen);
 }
 
-/* Adds a put to the pending list: the key, then the datum encoded in place. */
-static void add_pending(struct ava_lmdb_writer *w, const char *key, size_t klen,
-                        const struct ava_datum *d, size_t vlen) {
-    if (w->npend == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 64;
-        w->pend = ava_xrealloc(w->pend, w->cap * sizeof *w->pend);
+/* Adds a put to batch b: the key, then the datum encoded in place. */
+static void add_pending(struct batch *b, const char *key, size_t klen, const struct ava_datum *d,
+                        size_t vlen, bool append) {
+    if (b->npend == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->pend = ava_xrealloc(b->pend, b->cap * sizeof *b->pend);
     }
-    if (w->acap - w->alen < klen + vlen) {
-        size_t cap = w->acap ? w->acap : 1 << 16;
-        while (cap - w->alen < klen + vlen)
+    if (b->acap - b->alen < klen + vlen) {
+        size_t cap = b->acap ? b->acap : 1 << 16;
+        while (cap - b->alen < klen + vlen)
             cap *= 2;
-        w->arena = ava_xrealloc(w->arena, cap);
-        w->acap = cap;
+        b->arena = ava_xrealloc(b->arena, cap);
+        b->acap = cap;
     }
-    bool append = key_after_last(w, key, klen);
-    w->pend[w->npend++] = (struct pending){w->alen, klen, vlen, append};
-    memcpy(w->arena + w->alen, key, klen);
-    datum_write(d, w->arena + w->alen + klen);
-    w->alen += klen + vlen;
+    b->pend[b->npend++] = (struct pending){b->alen, klen, vlen, append};
+    memcpy(b->arena + b->alen, key, klen);
+    datum_write(d, b->arena + b->alen + klen);
+    b->alen += klen + vlen;
 }
 
-/* Puts the newest pending entry, growing the map if needed. */
-static int put_last(struct ava_lmdb_writer *w, char *err) {
-    int mrc = w->txn ? 0 : txn_begin(w);
-    if (mrc != 0)
-        return lmdb_fail(w, mrc, "transaction", err);
-    mrc = txn_put(w, w->npend - 1);
-    if (mrc == MDB_MAP_FULL)
-        return grow_and_redo(w, err);
-    if (mrc == MDB_KEYEXIST) {
-        w->alen = w->pend[--w->npend].off; /* forget it; the transaction stays usable */
-        return ava_err(err, AVA_EEXISTS, "duplicate LMDB key in %s", w->dir);
-    }
-    return mrc ? lmdb_fail(w, mrc, "put", err) : 0;
+/* Writes sprintf("%08d_%s", index, name) (index >= 0) into key (KEY_MAX bytes) and returns
+ * its length, or -1 when it does not fit. */
+static int format_key(char key[KEY_MAX], int index, const char *name) {
+    char digits[16];
+    int nd = 0;
+    unsigned v = (unsigned)index;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    int pad = nd < 8 ? 8 - nd : 0;
+    size_t nlen = strlen(name), klen = (size_t)(pad + nd) + 1 + nlen;
+    if (klen >= KEY_MAX)
+        return -1;
+    memset(key, '0', (size_t)pad);
+    for (int i = 0; i < nd; i++)
+        key[pad + i] = digits[nd - 1 - i];
+    key[pad + nd] = '_';
+    memcpy(key + pad + nd + 1, name, nlen + 1);
+    return (int)klen;
 }
 
 int ava_lmdb_writer_put(struct ava_lmdb_writer *w, int index, const char *name,
@@ -450,7 +625,7 @@ int ava_lmdb_writer_put(struct ava_lmdb_writer *w, int index, const char *name,
     if (index < 0)
         return ava_err(err, AVA_EINVALID, "negative LMDB key index %d", index);
     char key[KEY_MAX];
-    int klen = snprintf(key, sizeof key, "%08d_%s", index, name);
+    int klen = format_key(key, index, name);
     if (klen < 0 || klen >= (int)sizeof key || klen > mdb_env_get_maxkeysize(w->env))
         return ava_err(err, AVA_EINVALID, "LMDB key for '%s' is longer than %d bytes", name,
                        mdb_env_get_maxkeysize(w->env));
@@ -458,15 +633,29 @@ int ava_lmdb_writer_put(struct ava_lmdb_writer *w, int index, const char *name,
     int rc = datum_check(d, &vlen, err);
     if (rc)
         return rc;
-    add_pending(w, key, (size_t)klen, d, vlen);
-    bool append = w->pend[w->npend - 1].append;
-    rc = put_last(w, err);
-    if (rc == 0 && append) {
+    struct batch *b = &w->batches[w->fill];
+    bool append = key_after_last(w, key, (size_t)klen);
+    add_pending(b, key, (size_t)klen, d, vlen, append);
+    if (append) { /* a new greatest key cannot exist: applied later, with the others */
         memcpy(w->last_key, key, (size_t)klen);
         w->last_klen = (size_t)klen;
+    } else { /* it may exist: applied now, for this put's result */
+        struct lmdb_job j = {JOB_APPLY, b, w->applied, b->npend, false, true};
+        rc = submit(w, &j, true, err);
+        if (rc == AVA_EEXISTS)
+            b->alen = b->pend[--b->npend].off; /* forget it; the transaction stays usable */
+        w->applied = b->npend;
     }
-    if (rc == 0 && (w->npend >= PUTS_PER_TXN || w->alen >= PENDING_BYTES_MAX))
-        rc = commit(w, err);
+    if (rc == 0 && (b->npend >= PUTS_PER_TXN || b->alen >= PENDING_BYTES_MAX)) {
+        /* the transaction is complete: committed on the LMDB thread while the caller fills
+         * the other batch with the next one */
+        struct lmdb_job j = {JOB_APPLY, b, w->applied, b->npend, true, false};
+        rc = submit(w, &j, false, err);
+        w->fill ^= 1;
+        w->batches[w->fill].npend = 0;
+        w->batches[w->fill].alen = 0;
+        w->applied = 0;
+    }
     if (rc && rc != AVA_EEXISTS)
         w->broken = true;
     return rc;
@@ -489,10 +678,22 @@ int ava_lmdb_writer_close(struct ava_lmdb_writer *w, char *err) {
     if (!w)
         return 0;
     int rc = w->broken ? ava_err(err, AVA_EIO, "LMDB writer for %s failed earlier", w->dir) : 0;
-    if (rc == 0)
-        rc = commit(w, err);
-    if (w->txn)
-        mdb_txn_abort(w->txn);
+    struct batch *b = &w->batches[w->fill];
+    struct lmdb_job commit_job = {JOB_APPLY, b, w->applied, b->npend, true, false};
+    struct lmdb_job abort_job = {JOB_ABORT, NULL, 0, 0, false, false};
+    if (rc == 0 && w->lt.started)
+        rc = submit(w, &commit_job, true, err);
+    else if (rc == 0 && w->env) /* no thread ever took a transaction: the last one runs here */
+        rc = run_job(w, &commit_job, err);
+    if (w->lt.started) { /* it aborts a transaction left by a failure as it quits */
+        pthread_mutex_lock(&w->lt.mu);
+        w->lt.quit = true;
+        pthread_cond_broadcast(&w->lt.cv);
+        pthread_mutex_unlock(&w->lt.mu);
+        pthread_join(w->lt.th, NULL);
+    } else if (w->txn) {
+        run_job(w, &abort_job, NULL);
+    }
     if (rc == 0) {
         int mrc = mdb_env_sync(w->env, 1);
         if (mrc != 0)
@@ -502,8 +703,12 @@ int ava_lmdb_writer_close(struct ava_lmdb_writer *w, char *err) {
         mdb_env_close(w->env);
     if (rc == 0)
         rc = sync_dir(w->dir, err);
-    free(w->arena);
-    free(w->pend);
+    pthread_cond_destroy(&w->lt.cv);
+    pthread_mutex_destroy(&w->lt.mu);
+    for (int i = 0; i < 2; i++) {
+        free(w->batches[i].arena);
+        free(w->batches[i].pend);
+    }
     free(w->dir);
     free(w);
     return rc;

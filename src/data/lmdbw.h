@@ -28,6 +28,9 @@ int ava_datum_encode(const struct ava_datum *d, uint8_t **out, size_t *len, char
  * AVA_EINVALID for malformed input (truncated varint, wrong wire type, length past end). */
 int ava_datum_decode(const uint8_t *buf, size_t len, struct ava_datum *d, char *err);
 
+/* Puts and commits run on the writer's own thread while the caller prepares the next
+ * transaction: an error may be reported by a later put or by close (a put whose key may
+ * already exist is waited for, so AVA_EEXISTS is still its own). */
 struct ava_lmdb_writer;
 /* Creates DIR (must not exist, like convert_imageset) with data.mdb and lock.mdb. Returns 0,
  * AVA_EEXISTS when DIR exists, AVA_EIO. *out: ava_lmdb_writer_close. The map starts at

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +20,10 @@
 
 #define LIST_NAME "list.lst"
 #define LIST_BUF_SIZE (256u << 10)
+#define LIST_KICK (512u << 10) /* an im2rec list's writeback is started every 512 KiB */
 
-int ava_raw_name_check(const char *name, char *err) {
+/* Finds the first problem of a name, in the order ava_raw_name_check reports them. */
+static int name_problem(const char *name, char *err) {
     if (!name || !name[0])
         return ava_err(err, AVA_EINVALID, "empty sample name");
     size_t n = strlen(name);
@@ -42,6 +45,72 @@ int ava_raw_name_check(const char *name, char *err) {
             return 0;
         c = slash + 1;
     }
+}
+
+/* One pass over a name that is fine (the usual case); any doubt goes to name_problem, which
+ * names the problem. *len gets the name's length. */
+static int name_check_len(const char *name, size_t *len, char *err) {
+    if (!name || !name[0] || name[0] == '/')
+        return name_problem(name, err);
+    bool bad = false;
+    size_t comp = 0, i = 0;
+    for (;; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c > '/') /* neither a separator, a dot, a control character nor the end */
+            continue;
+        if (c == '\t' || c == '\r' || c == '\n')
+            bad = true;
+        if (c == '/' || c == '\0') {
+            size_t l = i - comp;
+            if (l == 0 || (l == 1 && name[comp] == '.') ||
+                (l == 2 && name[comp] == '.' && name[comp + 1] == '.'))
+                bad = true;
+            comp = i + 1;
+            if (c == '\0')
+                break;
+        }
+    }
+    if (bad || i >= AVA_SAMPLE_NAME_MAX)
+        return name_problem(name, err);
+    *len = i;
+    return 0;
+}
+
+int ava_raw_name_check(const char *name, char *err) {
+    size_t len;
+    return name_check_len(name, &len, err);
+}
+
+/* Writes v in decimal at p; returns the end. */
+static char *put_dec(char *p, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Writes v as "%d" does; returns the end. */
+static char *put_int(char *p, long long v) {
+    if (v < 0) {
+        *p++ = '-';
+        return put_dec(p, (uint64_t)0 - (uint64_t)v);
+    }
+    return put_dec(p, (uint64_t)v);
+}
+
+/* Writes a label as "%f" does when it is a whole number (as class indices are): its digits
+ * and ".000000". Returns the end, or NULL for any other value (then use printf). */
+static char *put_label(char *p, double v) {
+    if (!(v > -1e15 && v < 1e15) || v != (double)(long long)v || (v == 0 && signbit(v)))
+        return NULL;
+    p = put_int(p, (long long)v);
+    memcpy(p, ".000000", 7);
+    return p + 7;
 }
 
 /* Writes len bytes to fd, retrying short writes. Returns 0 or -1 with errno set. */
@@ -148,8 +217,16 @@ int ava_raw_write(struct ava_raw_writer *w, uint32_t index, int label, const cha
     if ((rc = make_file_path(w, name, path, sizeof path, err)) ||
         (rc = write_new_file(path, data, len, err)))
         return rc;
-    int n = fprintf(w->list, "%u\t%d\t%s\n", index, label, name);
-    if (n < 0)
+    char line[AVA_SAMPLE_NAME_MAX + 32], *e = put_dec(line, index); /* "%u\t%d\t%s\n" */
+    *e++ = '\t';
+    e = put_int(e, label);
+    *e++ = '\t';
+    size_t nlen = strlen(name); /* < AVA_SAMPLE_NAME_MAX: checked above */
+    memcpy(e, name, nlen);
+    e += nlen;
+    *e++ = '\n';
+    size_t n = (size_t)(e - line);
+    if (fwrite_unlocked(line, 1, n, w->list) != n)
         return ava_err(err, AVA_EIO, "cannot write %s: %s", w->list_path, strerror(errno));
     w->bytes += len + (uint64_t)n;
     return 0;
@@ -183,7 +260,22 @@ struct ava_lst_writer {
     FILE *f;
     char *path;
     char *vbuf;
+    size_t unkicked; /* bytes added since the list's writeback was last started */
 };
+
+/* Every LIST_KICK bytes, writes the list out and starts its writeback, so that the fsync of
+ * close finds little left. Returns false when the write fails. */
+static bool lst_kick(struct ava_lst_writer *w, size_t added) {
+    w->unkicked += added;
+    if (w->unkicked < LIST_KICK)
+        return true;
+    w->unkicked = 0;
+    if (fflush_unlocked(w->f) != 0)
+        return false;
+    /* advisory: a failure here shows up again at the fsync of close */
+    sync_file_range(fileno_unlocked(w->f), 0, 0, SYNC_FILE_RANGE_WRITE);
+    return true;
+}
 
 int ava_lst_open(const char *path, struct ava_lst_writer **out, char *err) {
     *out = NULL;
@@ -203,13 +295,29 @@ int ava_lst_add_multi(struct ava_lst_writer *w, uint32_t index, const double *la
                       const char *name, char *err) {
     if (n == 0)
         return ava_err(err, AVA_EINVALID, "a list line needs at least one label");
-    int rc = ava_raw_name_check(name, err);
+    size_t nlen;
+    int rc = name_check_len(name, &nlen, err);
     if (rc)
         return rc;
-    bool ok = fprintf(w->f, "%u\t", index) >= 0;
-    for (size_t i = 0; i < n && ok; i++)
-        ok = fprintf(w->f, "%f\t", labels[i]) >= 0;
-    ok = ok && fprintf(w->f, "%s\n", name) >= 0;
+    /* the usual line, one whole-number label, is put together here; anything else is
+     * printf'd: '%d\t' % index, '%f\t' % label for each label, '%s\n' % name */
+    char line[AVA_SAMPLE_NAME_MAX + 64], *e = put_dec(line, index);
+    *e++ = '\t';
+    char *l = n == 1 ? put_label(e, labels[0]) : NULL;
+    bool ok;
+    if (l) {
+        *l++ = '\t';
+        memcpy(l, name, nlen);
+        l += nlen;
+        *l++ = '\n';
+        ok = fwrite_unlocked(line, 1, (size_t)(l - line), w->f) == (size_t)(l - line) &&
+             lst_kick(w, (size_t)(l - line));
+    } else {
+        ok = fwrite_unlocked(line, 1, (size_t)(e - line), w->f) == (size_t)(e - line);
+        for (size_t i = 0; i < n && ok; i++)
+            ok = fprintf(w->f, "%f\t", labels[i]) >= 0;
+        ok = ok && fprintf(w->f, "%s\n", name) >= 0;
+    }
     if (!ok)
         return ava_err(err, AVA_EIO, "cannot write %s: %s", w->path, strerror(errno));
     return 0;

@@ -6,16 +6,25 @@
 #include "../common/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* The magic word as it lies on disk; compared through memcpy so host byte order is moot. */
 static const uint8_t magic_le[4] = {0x0a, 0x23, 0xd7, 0xce};
-#define STDIO_BUF_SIZE (1u << 20)
+#define STDIO_BUF_SIZE (1u << 20) /* the .idx's */
+#define REC_BUF_SIZE (1u << 20)   /* the .rec's own buffer, written with write(2) */
+#define KICK_BYTES (4u << 20)     /* the .rec's writeback is started every 4 MiB */
+#define IDX_KICK (512u << 10)     /* ...and the .idx's every 512 KiB */
 #define CFLAG_WHOLE 0u
 #define CFLAG_FIRST 1u
 #define CFLAG_MIDDLE 2u
@@ -64,12 +73,33 @@ int ava_irheader_unpack(const uint8_t *p, size_t len, struct ava_irheader *h) {
 
 /* ---- writer ---- */
 
+/* The .rec is written through two buffers of REC_BUF_SIZE: the caller fills one while a
+ * background thread write(2)s the other, so that the kernel's copy into the page cache
+ * overlaps the caller's work (without the thread, when it cannot start, the caller writes). */
+struct rec_io {
+    pthread_t th;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;  /* a job handed over, done, or quit */
+    const uint8_t *job; /* being written by the thread; NULL when it is idle */
+    size_t job_len;
+    bool quit;
+    int error; /* errno of the first failed write, else 0 */
+};
+
 struct ava_recordio_writer {
-    FILE *rec, *idx;
+    int fd; /* the .rec */
+    FILE *idx;
     char *rec_path, *idx_path;
-    char *rec_vbuf, *idx_vbuf; /* stdio buffers, freed after fclose */
-    uint64_t offset;           /* bytes written to the .rec */
-    bool broken;               /* a write failed midway: the .rec may end in a partial record */
+    uint8_t *buf, *spare; /* the buffer being filled, and the other one */
+    size_t blen;          /* bytes in buf */
+    char *idx_vbuf;       /* stdio buffer of the .idx, freed after fclose */
+    uint64_t offset;      /* bytes of the .rec so far, buffered ones included */
+    uint64_t written;     /* bytes written to the file (by whichever thread writes) */
+    uint64_t kicked;      /* bytes of the .rec whose writeback has been started */
+    size_t idx_unkicked;  /* bytes of the .idx written since its writeback was started */
+    bool broken;          /* a write failed midway: the .rec may end in a partial record */
+    struct rec_io io;
 };
 
 /* A record handed over in pieces (IRHeader + payload) so it need not be copied together.
@@ -98,24 +128,146 @@ int ava_recordio_writer_open(const char *rec_path, const char *idx_path,
     struct ava_recordio_writer *w = ava_xcalloc(1, sizeof *w);
     w->rec_path = ava_xstrdup(rec_path);
     w->idx_path = ava_xstrdup(idx_path);
-    w->rec = open_out(rec_path, "wb", &w->rec_vbuf, err);
-    if (w->rec)
+    w->fd = open(rec_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (w->fd < 0)
+        ava_err(err, AVA_EIO, "cannot create %s: %s", rec_path, strerror(errno));
+    else
         w->idx = open_out(idx_path, "w", &w->idx_vbuf, err);
     if (!w->idx) {
         ava_recordio_writer_close(w, NULL);
         return AVA_EIO;
     }
+    w->buf = ava_xmalloc(REC_BUF_SIZE);
+    w->spare = ava_xmalloc(REC_BUF_SIZE);
+    pthread_mutex_init(&w->io.mu, NULL);
+    pthread_cond_init(&w->io.cv, NULL);
     *out = w;
     return 0;
 }
 
-/* Writes n bytes to the .rec, counting them. */
-static int rec_put(struct ava_recordio_writer *w, const void *p, size_t n, char *err) {
-    if (n && fwrite_unlocked(p, 1, n, w->rec) != n) {
-        w->broken = true;
-        return ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(errno));
+/* Writes len bytes to fd, retrying short writes. Returns 0 or -1 with errno set. */
+static int write_all(int fd, const uint8_t *p, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
     }
-    w->offset += n;
+    return 0;
+}
+
+/* Writes n bytes at p to the .rec and starts the writeback of what has piled up every
+ * KICK_BYTES, so that the closing fsync finds little left to write. Returns 0 or an errno. */
+static int rec_write_file(struct ava_recordio_writer *w, const uint8_t *p, size_t n) {
+    if (write_all(w->fd, p, n) < 0)
+        return errno ? errno : EIO;
+    w->written += n;
+    if (w->written - w->kicked >= KICK_BYTES) {
+        /* advisory: a failure here shows up again at the fsync of close */
+        sync_file_range(w->fd, (off64_t)w->kicked, (off64_t)(w->written - w->kicked),
+                        SYNC_FILE_RANGE_WRITE);
+        w->kicked = w->written;
+    }
+    return 0;
+}
+
+/* The background writer: writes each buffer handed over, in order, until told to quit. */
+static void *rec_io_main(void *arg) {
+    struct ava_recordio_writer *w = arg;
+    struct rec_io *io = &w->io;
+    pthread_mutex_lock(&io->mu);
+    for (;;) {
+        while (!io->job && !io->quit)
+            pthread_cond_wait(&io->cv, &io->mu);
+        if (!io->job)
+            break;
+        const uint8_t *p = io->job;
+        size_t n = io->job_len;
+        int e = io->error;
+        pthread_mutex_unlock(&io->mu);
+        if (e == 0) /* after a failure nothing more is written */
+            e = rec_write_file(w, p, n);
+        pthread_mutex_lock(&io->mu);
+        if (e && !io->error)
+            io->error = e;
+        io->job = NULL;
+        pthread_cond_broadcast(&io->cv);
+    }
+    pthread_mutex_unlock(&io->mu);
+    return NULL;
+}
+
+/* Waits until the background writer is idle; returns its first error (an errno) or 0. */
+static int rec_io_wait(struct rec_io *io) {
+    pthread_mutex_lock(&io->mu);
+    while (io->job)
+        pthread_cond_wait(&io->cv, &io->mu);
+    int e = io->error;
+    pthread_mutex_unlock(&io->mu);
+    return e;
+}
+
+/* Starts the background writer with every signal blocked (they stay with the caller). */
+static void rec_io_start(struct ava_recordio_writer *w) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    w->io.started = pthread_create(&w->io.th, NULL, rec_io_main, w) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Hands the buffered bytes to the background writer (once it is done with the previous ones)
+ * and switches to the other buffer; writes them here when there is no background writer. */
+static int rec_flush(struct ava_recordio_writer *w, char *err) {
+    if (w->blen == 0)
+        return 0;
+    if (!w->io.started)
+        rec_io_start(w);
+    int e;
+    if (w->io.started) {
+        pthread_mutex_lock(&w->io.mu);
+        while (w->io.job)
+            pthread_cond_wait(&w->io.cv, &w->io.mu);
+        e = w->io.error;
+        if (e == 0) {
+            w->io.job = w->buf;
+            w->io.job_len = w->blen;
+            pthread_cond_broadcast(&w->io.cv);
+        }
+        pthread_mutex_unlock(&w->io.mu);
+        uint8_t *b = w->buf;
+        w->buf = w->spare;
+        w->spare = b;
+    } else {
+        e = rec_write_file(w, w->buf, w->blen);
+    }
+    w->blen = 0;
+    if (e) {
+        w->broken = true;
+        return ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(e));
+    }
+    return 0;
+}
+
+/* Appends n bytes to the .rec, counting them. */
+static int rec_put(struct ava_recordio_writer *w, const void *p, size_t n, char *err) {
+    const uint8_t *q = p;
+    while (n > 0) {
+        size_t take = REC_BUF_SIZE - w->blen < n ? REC_BUF_SIZE - w->blen : n;
+        memcpy(w->buf + w->blen, q, take);
+        w->blen += take;
+        w->offset += take;
+        q += take;
+        n -= take;
+        if (w->blen == REC_BUF_SIZE) {
+            int rc = rec_flush(w, err);
+            if (rc)
+                return rc;
+        }
+    }
     return 0;
 }
 
@@ -145,32 +297,107 @@ static int rec_put_head(struct ava_recordio_writer *w, uint32_t cflag, size_t le
     return rec_put(w, head, sizeof head, err);
 }
 
+/* The offset of the first magic word at a 4-byte-aligned offset of p[0..n), or n when there
+ * is none. 16 bytes at a time where SSE2 is there (every x86-64), else 4 at a time. */
+static size_t scan_magic(const uint8_t *p, size_t n) {
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i m = _mm_set1_epi32((int)AVA_RECORDIO_MAGIC); /* x86 is little-endian */
+    for (; i + 64 <= n; i += 64) {
+        __m128i a = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), m);
+        __m128i b =
+            _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 16)), m);
+        __m128i c =
+            _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 32)), m);
+        __m128i d =
+            _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i + 48)), m);
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))))
+            break; /* found in these 64 bytes: located below */
+    }
+    for (; i + 16 <= n; i += 16) {
+        int mask = _mm_movemask_epi8(
+            _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), m));
+        if (mask) /* 4 mask bits per matching word: the lowest one is its first byte */
+            return i + (size_t)__builtin_ctz((unsigned)mask);
+    }
+#endif
+    uint32_t magic;
+    memcpy(&magic, magic_le, 4);
+    for (; i + 4 <= n; i += 4) {
+        uint32_t v;
+        memcpy(&v, p + i, 4);
+        if (v == magic)
+            return i;
+    }
+    return n;
+}
+
+/* The record offset of the first magic word at an aligned record offset >= from (a multiple
+ * of 4), or SIZE_MAX when there is none. */
+static size_t find_magic(const struct piece *pc, int npc, size_t from) {
+    size_t base = 0;
+    for (int k = 0; k < npc; k++) {
+        size_t end = base + pc[k].len;
+        if (from < end) {
+            size_t skip = from > base ? from - base : 0;
+            size_t at = skip + scan_magic(pc[k].p + skip, pc[k].len - skip);
+            if (at + 4 <= pc[k].len)
+                return base + at;
+        }
+        base = end;
+    }
+    return SIZE_MAX;
+}
+
 /* Writes a record the way dmlc-core's RecordIOWriter::WriteRecord does: each magic word at
  * a 4-byte-aligned offset ends a part (cflag 1 for the first, 2 after) and is dropped; the
  * rest is the last part (cflag 3, or 0 when nothing was split); zero padding to 4 bytes at
  * the end only, since every earlier part has an aligned length. */
 static int rec_put_record(struct ava_recordio_writer *w, const struct piece *pc, int npc,
                           size_t len, char *err) {
-    size_t dptr = 0, base = 0;
-    int rc;
-    for (int k = 0; k < npc; k++) {
-        for (size_t i = 0; i + 4 <= pc[k].len; i += 4) {
-            if (memcmp(pc[k].p + i, magic_le, 4) != 0)
-                continue;
-            size_t at = base + i;
-            if ((rc = rec_put_head(w, dptr == 0 ? CFLAG_FIRST : CFLAG_MIDDLE, at - dptr, err)) ||
-                (rc = rec_put_range(w, pc, npc, dptr, at, err)))
-                return rc;
-            dptr = at + 4;
-        }
-        base += pc[k].len;
-    }
     static const uint8_t zeros[4] = {0};
+    size_t pad = (4 - len % 4) % 4, at = find_magic(pc, npc, 0);
+    if (at == SIZE_MAX && 8 + len + pad <= REC_BUF_SIZE - w->blen) {
+        /* the common case: one whole part that fits the buffer */
+        uint8_t *o = w->buf + w->blen;
+        memcpy(o, magic_le, 4);
+        put_u32le(o + 4, CFLAG_WHOLE << 29 | (uint32_t)len);
+        o += 8;
+        for (int k = 0; k < npc; k++) {
+            if (pc[k].len)
+                memcpy(o, pc[k].p, pc[k].len);
+            o += pc[k].len;
+        }
+        memset(o, 0, pad);
+        w->blen += 8 + len + pad;
+        w->offset += 8 + len + pad;
+        return 0;
+    }
+    size_t dptr = 0;
+    int rc;
+    for (; at != SIZE_MAX; at = find_magic(pc, npc, at + 4)) {
+        if ((rc = rec_put_head(w, dptr == 0 ? CFLAG_FIRST : CFLAG_MIDDLE, at - dptr, err)) ||
+            (rc = rec_put_range(w, pc, npc, dptr, at, err)))
+            return rc;
+        dptr = at + 4;
+    }
     if ((rc = rec_put_head(w, dptr != 0 ? CFLAG_LAST : CFLAG_WHOLE, len - dptr, err)) ||
-        (rc = rec_put_range(w, pc, npc, dptr, len, err)) ||
-        (rc = rec_put(w, zeros, (4 - len % 4) % 4, err)))
+        (rc = rec_put_range(w, pc, npc, dptr, len, err)) || (rc = rec_put(w, zeros, pad, err)))
         return rc;
     return 0;
+}
+
+/* Writes v in decimal at p; returns the end. */
+static char *put_dec(char *p, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
 }
 
 /* Checks the size limit, writes the record and its idx line. */
@@ -186,7 +413,19 @@ static int write_pieces(struct ava_recordio_writer *w, uint64_t key, const struc
     int rc = rec_put_record(w, pc, npc, len, err);
     if (rc)
         return rc;
-    if (fprintf(w->idx, "%" PRIu64 "\t%" PRIu64 "\n", key, start) < 0) {
+    char line[48], *e = put_dec(line, key); /* "%" PRIu64 "\t%" PRIu64 "\n" */
+    *e++ = '\t';
+    e = put_dec(e, start);
+    *e++ = '\n';
+    size_t n = (size_t)(e - line);
+    bool ok = fwrite_unlocked(line, 1, n, w->idx) == n;
+    if (ok && (w->idx_unkicked += n) >= IDX_KICK) { /* as the .rec's, every IDX_KICK bytes */
+        w->idx_unkicked = 0;
+        ok = fflush_unlocked(w->idx) == 0;
+        if (ok)
+            sync_file_range(fileno_unlocked(w->idx), 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+    if (!ok) {
         w->broken = true;
         return ava_err(err, AVA_EIO, "cannot write %s: %s", w->idx_path, strerror(errno));
     }
@@ -214,13 +453,52 @@ uint64_t ava_recordio_writer_bytes(const struct ava_recordio_writer *w) {
     return w->offset;
 }
 
+/* Writes out the buffer, stops the background writer, fsyncs and closes the .rec; returns rc
+ * or the first error. */
+static int rec_close(struct ava_recordio_writer *w, int rc, char *err) {
+    if (w->fd < 0)
+        return rc;
+    char e2[AVA_ERRLEN];
+    int f = w->broken ? 0 : rec_flush(w, e2);
+    if (f && rc == 0)
+        rc = ava_err(err, f, "%s", e2);
+    if (w->io.started) {
+        int e = rec_io_wait(&w->io);
+        if (e && rc == 0)
+            rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(e));
+        pthread_mutex_lock(&w->io.mu);
+        w->io.quit = true;
+        pthread_cond_broadcast(&w->io.cv);
+        pthread_mutex_unlock(&w->io.mu);
+        pthread_join(w->io.th, NULL);
+        w->io.started = false;
+    }
+    if (fsync(w->fd) < 0 && rc == 0)
+        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(errno));
+    if (close(w->fd) < 0 && rc == 0)
+        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(errno));
+    w->fd = -1;
+    return rc;
+}
+
 int ava_recordio_writer_close(struct ava_recordio_writer *w, char *err) {
     if (!w)
         return 0;
     int rc = w->broken ? ava_err(err, AVA_EIO, "%s: an earlier write failed", w->rec_path) : 0;
-    rc = ava_file_close_synced(w->rec, w->rec_path, rc, err);
+    if (rc == 0 && w->idx) { /* the .idx's writeback goes on during the .rec's fsync */
+        if (fflush_unlocked(w->idx) != 0)
+            rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->idx_path, strerror(errno));
+        else
+            sync_file_range(fileno_unlocked(w->idx), 0, 0, SYNC_FILE_RANGE_WRITE);
+    }
+    rc = rec_close(w, rc, err);
     rc = ava_file_close_synced(w->idx, w->idx_path, rc, err);
-    free(w->rec_vbuf);
+    if (w->buf) { /* opened completely */
+        pthread_cond_destroy(&w->io.cv);
+        pthread_mutex_destroy(&w->io.mu);
+    }
+    free(w->buf);
+    free(w->spare);
     free(w->idx_vbuf);
     free(w->rec_path);
     free(w->idx_path);

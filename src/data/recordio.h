@@ -44,6 +44,10 @@ int ava_recordio_write(struct ava_recordio_writer *w, uint64_t key, const void *
  * one record (24 + len bytes must stay under 2^29). */
 int ava_recordio_write_image(struct ava_recordio_writer *w, uint64_t key, float label, uint64_t id,
                              const void *payload, size_t len, char *err);
+/* Note: the .rec is written by a background thread (double-buffered), so a write error may
+ * be reported by a later ava_recordio_write or by close; the writer refuses further records
+ * after one. */
+
 /* Bytes written to the .rec so far. */
 uint64_t ava_recordio_writer_bytes(const struct ava_recordio_writer *w);
 /* Flushes, fsyncs and closes both files. Returns 0 or AVA_EIO. Frees w in every case. */
