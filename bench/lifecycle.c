@@ -2,6 +2,7 @@
  * avad and ava-shim memory, and the same latency/throughput for Slurm on loopback when a
  * cluster answers. Prints figures (it is not a test): its exit status only says whether the
  * measurements could be taken. */
+#include "benchclient.h"
 #include "benchutil.h"
 #include "lifecycle_slurm.h"
 
@@ -45,28 +46,12 @@ struct opts {
     int lat_n, tput_n, store_n, clients, slurm_lat_n, slurm_tput_n;
 };
 
-/* The avad under test: its address, admin token and process. */
-struct server {
-    char base[256];
-    char auth[512];  /* "Authorization: Bearer ..." */
-    char data[1024]; /* short enough to leave room for names below it */
-    pid_t pid;
-};
-
-/* One keep-alive HTTP connection to avad. */
-struct client {
-    CURL *h;
-    struct curl_slist *hdrs;
-    struct ava_buf resp;
-    const struct server *srv;
-};
-
 /* The figures that the summary judges; NAN = not measured. */
 struct figures {
     double ava_p50_ms, ava_per_s, shim_rss_kib, slurm_p50_ms, slurm_per_s;
 };
 
-static struct server g_srv = {.pid = -1};
+static struct bench_server g_srv = {.pid = -1};
 
 /* SIGINT/SIGTERM: ask every loop to end so that the cleanup runs. */
 static void on_signal(int sig) {
@@ -74,78 +59,17 @@ static void on_signal(int sig) {
     bench_stop = 1;
 }
 
-/* libcurl write callback: appends the body to the client's buffer. */
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-    ava_buf_append(arg, p, size * n);
-    return size * n;
-}
-
-/* Opens a keep-alive client for srv. Returns 0 or -1. */
-static int client_init(struct client *c, const struct server *srv) {
-    memset(c, 0, sizeof *c);
-    c->srv = srv;
-    c->h = curl_easy_init();
-    if (!c->h)
-        return -1;
-    c->hdrs = curl_slist_append(NULL, srv->auth);
-    c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
-    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->resp);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    return 0;
-}
-
-/* Closes the client. */
-static void client_free(struct client *c) {
-    if (c->h)
-        curl_easy_cleanup(c->h);
-    curl_slist_free_all(c->hdrs);
-    ava_buf_free(&c->resp);
-}
-
-/* Sends one request (a POST when body is non-NULL, else a GET) to /api/v1 + path. Returns
- * the HTTP status, or -1 when there was no answer; the body is in c->resp. */
-static long http(struct client *c, const char *path, const char *body) {
-    char url[1024];
-    snprintf(url, sizeof url, "%s/api/v1%s", c->srv->base, path);
-    ava_buf_reset(&c->resp);
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    if (body) {
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    } else {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-    }
-    CURLcode rc = curl_easy_perform(c->h);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "lifecycle: %s: %s\n", url, curl_easy_strerror(rc));
-        return -1;
-    }
-    long status = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
-/* The response body as JSON (caller decrefs), or NULL. */
-static json_t *resp_json(const struct client *c) {
-    return c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
-}
-
 /* Creates training name with entry and optional single argument; start=false stores it
  * only. Returns the HTTP status (201 on success) or -1. */
-static long create_training(struct client *c, const char *name, const char *entry, const char *arg,
-                            bool start) {
+static long create_training(struct bench_client *c, const char *name, const char *entry,
+                            const char *arg, bool start) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", name, "image", "ava-pure:host",
                           "cpus", 1, "entry", entry, "start", start);
     if (arg)
         json_object_set_new(j, "args", json_pack("[s]", arg));
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    long st = http(c, "/trainings", body);
+    long st = bench_http(c, "/trainings", body);
     free(body);
     if (st != 201)
         fprintf(stderr, "lifecycle: create %s: HTTP %ld %.300s\n", name, st,
@@ -166,10 +90,10 @@ static const char *training_state(json_t *j) {
 
 /* Counts the listed trainings whose name starts with prefix: *n in all, *ended in a
  * terminal state, *ok succeeded. Returns 0 or -1. */
-static int count_states(struct client *c, const char *prefix, int *n, int *ended, int *ok) {
-    if (http(c, "/trainings", NULL) != 200)
+static int count_states(struct bench_client *c, const char *prefix, int *n, int *ended, int *ok) {
+    if (bench_http(c, "/trainings", NULL) != 200)
         return -1;
-    json_t *j = resp_json(c);
+    json_t *j = bench_resp_json(c);
     json_t *arr = json_object_get(j, "trainings"), *t;
     size_t i, pl = strlen(prefix);
     *n = *ended = *ok = 0;
@@ -188,7 +112,7 @@ static int count_states(struct client *c, const char *prefix, int *n, int *ended
 
 /* Polls the list every poll_ms until the want trainings of prefix have all ended (or
  * timeout_ms passes). Fills *ok with the succeeded ones. Returns 0, or -1 on timeout. */
-static int wait_ended(struct client *c, const char *prefix, int want, int poll_ms,
+static int wait_ended(struct bench_client *c, const char *prefix, int want, int poll_ms,
                       int64_t timeout_ms, int *ok) {
     int64_t deadline = ava_mono_ms() + timeout_ms;
     int n = 0, ended = 0;
@@ -230,7 +154,7 @@ static int read_small(const char *data, const char *name, char *out, size_t outl
 
 /* Starts avad in its own process group on a free loopback port in srv->data, then reads
  * the endpoint and the admin token it writes. Returns 0 or -1 (the log is shown). */
-static int avad_start(struct server *srv, const char *avad) {
+static int avad_start(struct bench_server *srv, const char *avad) {
     char logpath[AVA_PATH_MAX], endpoint[AVA_PATH_MAX], token[256];
     if (ava_path_join(logpath, sizeof logpath, NULL, srv->data, "avad.log", NULL) < 0 ||
         ava_path_join(endpoint, sizeof endpoint, NULL, srv->data, "endpoint", NULL) < 0)
@@ -337,7 +261,7 @@ static void kill_shims(const char *data) {
 
 /* Stops avad (SIGTERM, up to 5 s, then SIGKILL), ends the shims it left and removes the data
  * dir. Safe to call twice. */
-static void server_cleanup(struct server *srv) {
+static void server_cleanup(struct bench_server *srv) {
     if (srv->pid > 0) {
         kill(srv->pid, SIGTERM);
         int i = 0;
@@ -361,23 +285,23 @@ static void server_cleanup(struct server *srv) {
 /* Creates one latency training and returns the ms from sending the POST until its run is
  * seen running (or later), or a negative value on failure. *answered says whether the POST
  * answer itself already said running. */
-static double one_latency(struct client *c, int i, bool *answered) {
+static double one_latency(struct bench_client *c, int i, bool *answered) {
     char name[64], path[96];
     snprintf(name, sizeof name, "lat-%d", i);
     snprintf(path, sizeof path, "/trainings/%s", name);
     int64_t t0 = bench_mono_us();
     if (create_training(c, name, "/bin/sleep", LAT_ENTRY_SLEEP, true) != 201)
         return -1;
-    json_t *j = resp_json(c);
+    json_t *j = bench_resp_json(c);
     const char *s = training_state(j);
     *answered = s && strcmp(s, "creating") != 0 && strcmp(s, "queued") != 0;
     bool seen = *answered;
     json_decref(j);
     while (!seen && !bench_stop && bench_mono_us() - t0 < 10000000) {
         bench_sleep_us(1000);
-        if (http(c, path, NULL) != 200)
+        if (bench_http(c, path, NULL) != 200)
             return -1;
-        j = resp_json(c);
+        j = bench_resp_json(c);
         s = training_state(j);
         seen = s && strcmp(s, "creating") != 0 && strcmp(s, "queued") != 0;
         json_decref(j);
@@ -387,7 +311,7 @@ static double one_latency(struct client *c, int i, bool *answered) {
 }
 
 /* Phase 1: create->running latency of n trainings created one at a time. Fills *p50. */
-static int bench_latency(struct client *c, int n, double *p50) {
+static int bench_latency(struct bench_client *c, int n, double *p50) {
     double *v = ava_xcalloc((size_t)n, sizeof *v);
     int answered = 0, failed = 0, ok = 0;
     int64_t last = 0;
@@ -424,7 +348,7 @@ static int bench_latency(struct client *c, int n, double *p50) {
 
 /* One client thread's share of a batch of creations. */
 struct creator {
-    const struct server *srv;
+    const struct bench_server *srv;
     const char *prefix, *entry;
     int first, count, step;
     bool start;
@@ -434,8 +358,8 @@ struct creator {
 /* Thread body: creates prefix<first + k*step> for k < count on its own connection. */
 static void *creator_main(void *arg) {
     struct creator *cr = arg;
-    struct client c;
-    if (client_init(&c, cr->srv) < 0) {
+    struct bench_client c;
+    if (bench_client_init(&c, cr->srv, 60) < 0) {
         cr->failed = cr->count;
         return NULL;
     }
@@ -445,14 +369,14 @@ static void *creator_main(void *arg) {
         if (create_training(&c, name, cr->entry, NULL, cr->start) != 201)
             cr->failed++;
     }
-    client_free(&c);
+    bench_client_free(&c);
     return NULL;
 }
 
 /* Creates prefix<first>..prefix<first+n-1> with `clients` threads, each on its own
  * keep-alive connection. Returns how many creations failed. */
-static int create_many(const struct server *srv, int clients, const char *prefix, int first, int n,
-                       const char *entry, bool start) {
+static int create_many(const struct bench_server *srv, int clients, const char *prefix, int first,
+                       int n, const char *entry, bool start) {
     struct creator cr[MAX_CLIENTS];
     pthread_t th[MAX_CLIENTS];
     bool started[MAX_CLIENTS];
@@ -474,7 +398,7 @@ static int create_many(const struct server *srv, int clients, const char *prefix
 
 /* Phase 2: n trainings of /bin/true created as fast as the clients can, until all ended.
  * Fills *per_s. */
-static int bench_throughput(struct client *c, int n, int clients, double *per_s) {
+static int bench_throughput(struct bench_client *c, int n, int clients, double *per_s) {
     int ok = 0;
     int64_t t0 = bench_mono_us();
     int failed = create_many(c->srv, clients, "tput-", 0, n, "/bin/true", true);
@@ -496,12 +420,12 @@ static int bench_throughput(struct client *c, int n, int clients, double *per_s)
 }
 
 /* The shim pid of training name's latest run (executor_id "PID:STARTTIME"), or -1. */
-static pid_t shim_pid(struct client *c, const char *name) {
+static pid_t shim_pid(struct bench_client *c, const char *name) {
     char path[96];
     snprintf(path, sizeof path, "/trainings/%s", name);
-    if (http(c, path, NULL) != 200)
+    if (bench_http(c, path, NULL) != 200)
         return -1;
-    json_t *j = resp_json(c);
+    json_t *j = bench_resp_json(c);
     json_t *runs = json_object_get(j, "runs");
     json_t *last = json_array_get(runs, json_array_size(runs) - 1);
     const char *id = json_string_value(json_object_get(last, "executor_id"));
@@ -511,7 +435,7 @@ static pid_t shim_pid(struct client *c, const char *name) {
 }
 
 /* Phase 3: the memory of one ava-shim supervising /bin/sleep 3. Fills *rss_kib. */
-static int bench_shim(struct client *c, double *rss_kib) {
+static int bench_shim(struct bench_client *c, double *rss_kib) {
     if (create_training(c, "shim-rss", "/bin/sleep", "3", true) != 201)
         return -1;
     pid_t pid = shim_pid(c, "shim-rss");
@@ -534,7 +458,7 @@ static int bench_shim(struct client *c, double *rss_kib) {
 
 /* Phase 4: avad's memory with `total` trainings stored (the missing ones created with
  * "start": false), and the time of a full list at that size. */
-static int bench_store(struct client *c, int total, int clients) {
+static int bench_store(struct bench_client *c, int total, int clients) {
     int have = 0, ended, ok;
     if (count_states(c, "", &have, &ended, &ok) < 0)
         return -1;
@@ -554,7 +478,7 @@ static int bench_store(struct client *c, int total, int clients) {
     double best = 1e9;
     for (int i = 0; i < 3; i++) {
         int64_t s = bench_mono_us();
-        if (http(c, "/trainings", NULL) != 200)
+        if (bench_http(c, "/trainings", NULL) != 200)
             return -1;
         double ms = (double)(bench_mono_us() - s) / 1000.0;
         best = ms < best ? ms : best;
@@ -683,8 +607,8 @@ static void header(const struct opts *o) {
 
 /* The ava phases, in order, on one avad. Returns 0 or -1. */
 static int run_ava(const struct opts *o, struct figures *f) {
-    struct client c;
-    if (avad_start(&g_srv, o->avad) < 0 || client_init(&c, &g_srv) < 0)
+    struct bench_client c;
+    if (avad_start(&g_srv, o->avad) < 0 || bench_client_init(&c, &g_srv, 60) < 0)
         return -1;
     header(o);
     printf("avad RSS at start: %.1f MiB\n", bench_proc_kib(g_srv.pid, "status", "VmRSS") / 1024.0);
@@ -703,7 +627,7 @@ static int run_ava(const struct opts *o, struct figures *f) {
     if (rc == 0)
         rc = bench_store(&c, o->store_n, o->clients);
     fflush(stdout);
-    client_free(&c);
+    bench_client_free(&c);
     return rc;
 }
 

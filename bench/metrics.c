@@ -3,6 +3,7 @@
  * batched SQLite insert of the same rows into the same schema, and series queries (LTTB down to
  * 1,000 points, raw pages). Prints figures (it is not a test): its exit status only says
  * whether the measurements could be taken. */
+#include "benchclient.h"
 #include "benchutil.h"
 
 #include "../src/common/buf.h"
@@ -47,22 +48,6 @@ struct opts {
     int queries;
 };
 
-/* The avad under test: its address, admin token and process. */
-struct server {
-    char base[256];
-    char auth[512]; /* "Authorization: Bearer ..." */
-    char data[1024];
-    pid_t pid;
-};
-
-/* One keep-alive HTTP connection to avad. */
-struct client {
-    CURL *h;
-    struct curl_slist *hdrs;
-    struct ava_buf resp;
-    const struct server *srv;
-};
-
 /* The reporter's result line, read back from its training's log. */
 struct report {
     long long points, timed_ns, wall_ns, drain_ns;
@@ -86,74 +71,12 @@ struct figures {
     double sdk_ns, sdk_drops, ingest_per_s, ceiling_per_s, q_p99, q_miss_p99;
 };
 
-static struct server g_srv = {.pid = -1};
+static struct bench_server g_srv = {.pid = -1};
 
 /* SIGINT/SIGTERM: ask every loop to end so that the cleanup runs. */
 static void on_signal(int sig) {
     (void)sig;
     bench_stop = 1;
-}
-
-/* libcurl write callback: appends the body to the client's buffer. */
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-    ava_buf_append(arg, p, size * n);
-    return size * n;
-}
-
-/* Opens a keep-alive client for srv (as in lifecycle.c). Returns 0 or -1. */
-static int client_init(struct client *c, const struct server *srv) {
-    memset(c, 0, sizeof *c);
-    c->srv = srv;
-    c->h = curl_easy_init();
-    if (!c->h)
-        return -1;
-    c->hdrs = curl_slist_append(NULL, srv->auth);
-    c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
-    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
-    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
-    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->resp);
-    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
-    /* avad ingests a run's backlog in its end hook on the event loop: answers may wait */
-    curl_easy_setopt(c->h, CURLOPT_TIMEOUT, 900L);
-    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-    return 0;
-}
-
-/* Closes the client. */
-static void client_free(struct client *c) {
-    if (c->h)
-        curl_easy_cleanup(c->h);
-    curl_slist_free_all(c->hdrs);
-    ava_buf_free(&c->resp);
-}
-
-/* Sends one request (a POST when body is non-NULL, else a GET) to /api/v1 + path. Returns
- * the HTTP status, or -1 when there was no answer; the body is in c->resp. */
-static long http(struct client *c, const char *path, const char *body) {
-    char url[1024];
-    snprintf(url, sizeof url, "%s/api/v1%s", c->srv->base, path);
-    ava_buf_reset(&c->resp);
-    curl_easy_setopt(c->h, CURLOPT_URL, url);
-    if (body) {
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    } else {
-        curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
-    }
-    CURLcode rc = curl_easy_perform(c->h);
-    if (rc != CURLE_OK) {
-        fprintf(stderr, "metrics: %s: %s\n", url, curl_easy_strerror(rc));
-        return -1;
-    }
-    long status = 0;
-    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
-
-/* The response body as JSON (caller decrefs), or NULL. */
-static json_t *resp_json(const struct client *c) {
-    return c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
 }
 
 /* CPU seconds (user + system) that process pid has used, from /proc; -1 when it is gone. */
@@ -173,7 +96,7 @@ static double proc_cpu_s(pid_t pid) {
 }
 
 /* Creates and starts training name running `reporter mode n metric`. Returns 0 or -1. */
-static int create_reporter(struct client *c, const char *reporter, const char *name,
+static int create_reporter(struct bench_client *c, const char *reporter, const char *name,
                            const char *mode, long long n, const char *metric) {
     char count[32];
     snprintf(count, sizeof count, "%lld", n);
@@ -181,7 +104,7 @@ static int create_reporter(struct client *c, const char *reporter, const char *n
                           "cpus", 1, "entry", reporter, "args", mode, count, metric);
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
-    long st = http(c, "/trainings", body);
+    long st = bench_http(c, "/trainings", body);
     free(body);
     if (st != 201)
         fprintf(stderr, "metrics: create %s: HTTP %ld %.300s\n", name, st,
@@ -197,13 +120,13 @@ static bool state_terminal(const char *s) {
 
 /* Reads the latest run's state and the count of series (metric, phase train) of training
  * name from GET /trainings/NAME/metrics into p. Returns 0 or -1. */
-static int series_status(struct client *c, const char *name, const char *metric,
+static int series_status(struct bench_client *c, const char *name, const char *metric,
                          struct series_poll *p) {
     char path[256];
     snprintf(path, sizeof path, "/trainings/%s/metrics", name);
-    if (http(c, path, NULL) != 200)
+    if (bench_http(c, path, NULL) != 200)
         return -1;
-    json_t *j = resp_json(c);
+    json_t *j = bench_resp_json(c);
     json_t *runs = json_object_get(j, "runs");
     json_t *run = json_array_get(runs, json_array_size(runs) - 1), *s;
     const char *state = json_string_value(json_object_get(run, "state"));
@@ -221,12 +144,12 @@ static int series_status(struct client *c, const char *name, const char *metric,
 }
 
 /* The ava-shim pid of training name's latest run (executor_id "PID:START"), or -1. */
-static pid_t shim_pid(struct client *c, const char *name) {
+static pid_t shim_pid(struct bench_client *c, const char *name) {
     char path[256];
     snprintf(path, sizeof path, "/trainings/%s", name);
-    if (http(c, path, NULL) != 200)
+    if (bench_http(c, path, NULL) != 200)
         return -1;
-    json_t *j = resp_json(c), *runs = json_object_get(j, "runs");
+    json_t *j = bench_resp_json(c), *runs = json_object_get(j, "runs");
     json_t *last = json_array_get(runs, json_array_size(runs) - 1);
     const char *id = json_string_value(json_object_get(last, "executor_id"));
     pid_t pid = id ? (pid_t)strtol(id, NULL, 10) : -1;
@@ -237,7 +160,7 @@ static pid_t shim_pid(struct client *c, const char *name) {
 /* Polls the series every POLL_US until it holds want points (want 0: until the run ended).
  * Fills p. Returns 0, or -1 when the run ended short, nothing moved for STALL_LIMIT_US, a
  * request failed or the benchmark was interrupted. */
-static int poll_series(struct client *c, const char *name, const char *metric, long long want,
+static int poll_series(struct bench_client *c, const char *name, const char *metric, long long want,
                        struct series_poll *p) {
     long long last = -1;
     int64_t moved = bench_mono_us();
@@ -272,10 +195,10 @@ static int poll_series(struct client *c, const char *name, const char *metric, l
 }
 
 /* Reads the reporter's result line from training name's log into r. Returns 0 or -1. */
-static int read_report(struct client *c, const char *name, struct report *r) {
+static int read_report(struct bench_client *c, const char *name, struct report *r) {
     char path[256];
     snprintf(path, sizeof path, "/trainings/%s/logs", name);
-    if (http(c, path, NULL) != 200)
+    if (bench_http(c, path, NULL) != 200)
         return -1;
     ava_buf_append(&c->resp, "", 1);
     const char *p = strstr(c->resp.data, REPORTER_TAG);
@@ -303,7 +226,7 @@ static int read_small(const char *data, const char *name, char *out, size_t outl
 
 /* Starts avad in its own process group on a free loopback port in srv->data, then reads
  * the endpoint and the admin token it writes (as in lifecycle.c). Returns 0 or -1. */
-static int avad_start(struct server *srv, const char *avad) {
+static int avad_start(struct bench_server *srv, const char *avad) {
     char logpath[AVA_PATH_MAX], token[256];
     if (ava_path_join(logpath, sizeof logpath, NULL, srv->data, "avad.log", NULL) < 0)
         return -1;
@@ -384,7 +307,7 @@ static int signal_shims(const char *data, int sig) {
 
 /* Stops avad (SIGTERM, up to 5 s, then SIGKILL), ends the shims it left (SIGTERM, 3 s, then
  * SIGKILL of their sessions) and removes the data dir. Safe to call twice. */
-static void server_cleanup(struct server *srv) {
+static void server_cleanup(struct bench_server *srv) {
     if (srv->pid > 0) {
         kill(srv->pid, SIGTERM);
         int i = 0;
@@ -413,8 +336,8 @@ static void server_cleanup(struct server *srv) {
 
 /* Runs training name (reporter in mode, n points of metric) to its end and reads its result
  * line into r and the series' stored count into p. Returns 0 or -1. */
-static int run_reporter(struct client *c, const char *reporter, const char *name, const char *mode,
-                        long long n, struct report *r, struct series_poll *p) {
+static int run_reporter(struct bench_client *c, const char *reporter, const char *name,
+                        const char *mode, long long n, struct report *r, struct series_poll *p) {
     char metric[64];
     snprintf(metric, sizeof metric, "bench.%s", name);
     if (create_reporter(c, reporter, name, mode, n, metric) < 0 ||
@@ -429,7 +352,7 @@ static int run_reporter(struct client *c, const char *reporter, const char *name
  * (timed) with 1 ms pauses (untimed) in which the queue is written out, so nothing is
  * dropped; then the same n in one tight loop, where most points are dropped. Fills f->sdk_ns
  * and f->sdk_drops. */
-static int bench_sdk(struct client *c, const struct opts *o, struct figures *f) {
+static int bench_sdk(struct bench_client *c, const struct opts *o, struct figures *f) {
     struct series_poll p;
     struct report r;
     long long n = o->sdk_points;
@@ -458,7 +381,7 @@ static int bench_sdk(struct client *c, const struct opts *o, struct figures *f) 
 /* Phase 2: a training reports n points (paced: nothing dropped); the time from the create
  * POST until the series shows all n, and the CPU that each process used meanwhile. Fills
  * f->ingest_per_s. */
-static int bench_ingest(struct client *c, const struct opts *o, struct figures *f) {
+static int bench_ingest(struct bench_client *c, const struct opts *o, struct figures *f) {
     struct series_poll p;
     struct report r;
     double avad0 = proc_cpu_s(g_srv.pid);
@@ -588,7 +511,7 @@ static int bench_ceiling(const char *data, long long n, struct figures *f) {
 /* Times `count` GETs of the paths make(i) writes, on the client's keep-alive connection or
  * (fresh) a new connection each, and checks that each answer holds the number of points
  * make(i) returns. Fills v (ms, sorted). Returns 0 or -1. */
-static int time_queries(struct client *c, bool fresh, int count, double *v,
+static int time_queries(struct bench_client *c, bool fresh, int count, double *v,
                         long long (*make)(char *out, size_t len, int i, const void *arg),
                         const void *arg) {
     char path[512];
@@ -598,9 +521,9 @@ static int time_queries(struct client *c, bool fresh, int count, double *v,
     for (int i = 0; i < count && rc == 0 && !bench_stop; i++) {
         long long want = make(path, sizeof path, i, arg);
         int64_t t = bench_mono_us();
-        long st = http(c, path, NULL);
+        long st = bench_http(c, path, NULL);
         v[i] = (double)(bench_mono_us() - t) / 1000.0;
-        json_t *j = st == 200 ? resp_json(c) : NULL;
+        json_t *j = st == 200 ? bench_resp_json(c) : NULL;
         size_t got = json_array_size(json_object_get(j, "points"));
         json_decref(j);
         if (st != 200 || (long long)got != want) {
@@ -641,7 +564,7 @@ static void print_lat(const char *what, const double *v, int n, const char *targ
 
 /* One set of timed LTTB queries: printed, the p99 returned. first: 0 for the same query
  * each time (cached), else the first max_points offset (misses). NAN when it failed. */
-static double lttb_set(struct client *c, bool fresh, int count, int first, double *v) {
+static double lttb_set(struct bench_client *c, bool fresh, int count, int first, double *v) {
     if (time_queries(c, fresh, count, v, make_lttb, &first) < 0)
         return NAN;
     char what[200];
@@ -661,7 +584,7 @@ static double lttb_set(struct client *c, bool fresh, int count, int first, doubl
 /* The query figures on series bench.query of training "query" (n points): LTTB down to
  * LTTB_POINTS, the first query (cold), repeats and cache misses, on one keep-alive connection
  * and on a new connection each; raw pages. Fills f->q_p99 and f->q_miss_p99 (keep-alive). */
-static int query_series(struct client *c, long long n, int queries, struct figures *f) {
+static int query_series(struct bench_client *c, long long n, int queries, struct figures *f) {
     int same = 0, nv = queries > PAGE_QUERIES ? queries : PAGE_QUERIES;
     double *v = ava_xcalloc((size_t)nv, sizeof *v), cold;
     int rc = time_queries(c, false, 1, &cold, make_lttb, &same);
@@ -688,7 +611,7 @@ static int query_series(struct client *c, long long n, int queries, struct figur
 }
 
 /* Phase 4: a training reports a series of n points (paced), then query_series(). */
-static int bench_query(struct client *c, const struct opts *o, struct figures *f) {
+static int bench_query(struct bench_client *c, const struct opts *o, struct figures *f) {
     struct series_poll p;
     if (create_reporter(c, o->reporter, "query", "paced", o->query_points, "bench.query") < 0 ||
         poll_series(c, "query", "bench.query", o->query_points, &p) < 0 ||
@@ -791,8 +714,8 @@ static void header(const struct opts *o) {
 
 /* The phases, in order, on one avad. Returns 0 or -1. */
 static int run_all(const struct opts *o, struct figures *f) {
-    struct client c;
-    if (avad_start(&g_srv, o->avad) < 0 || client_init(&c, &g_srv) < 0)
+    struct bench_client c;
+    if (avad_start(&g_srv, o->avad) < 0 || bench_client_init(&c, &g_srv, 900) < 0)
         return -1;
     header(o);
     fflush(stdout);
@@ -811,7 +734,7 @@ static int run_all(const struct opts *o, struct figures *f) {
     if (rc == 0 && !bench_stop)
         rc = bench_query(&c, o, f);
     fflush(stdout);
-    client_free(&c);
+    bench_client_free(&c);
     return rc;
 }
 

@@ -3,7 +3,6 @@
  * darknet's own batch numbers; the classifier's fractional epoch gives the epoch. */
 #include "logparse_impl.h"
 
-#include <math.h>
 
 void ava_logp_darknet_init(union logp_state *st) {
     (void)st; /* darknet prints everything a point needs on each line */
@@ -23,7 +22,7 @@ void ava_logp_darknet_segment(union logp_state *st, const char *seg, struct logp
     if (ava_logp_scan_lit(&s, ", ")) {
         if (!ava_logp_scan_number(&s, &frac) || frac < 0 || frac > 1e15)
             return;
-        epoch = (int64_t)floor(frac);
+        epoch = (int64_t)frac; /* frac >= 0: truncation is floor, and the shim needs no libm */
     }
     if (!ava_logp_scan_lit(&s, ": ") || !ava_logp_scan_number(&s, &loss) ||
         !ava_logp_scan_lit(&s, ", ") || !ava_logp_scan_number(&s, &avg) ||

@@ -1,0 +1,38 @@
+/* benchclient.h: the benchmarks' view of the avad under test: its address, admin token and
+ * process, and a keep-alive libcurl client of its API. */
+#ifndef AVA_BENCH_BENCHCLIENT_H
+#define AVA_BENCH_BENCHCLIENT_H
+
+#include "../src/common/buf.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sys/types.h>
+
+/* The avad under test. */
+struct bench_server {
+    char base[256];
+    char auth[512];  /* "Authorization: Bearer ..." */
+    char data[1024]; /* short enough to leave room for names below it */
+    pid_t pid;
+};
+
+/* One keep-alive HTTP connection to avad. */
+struct bench_client {
+    CURL *h;
+    struct curl_slist *hdrs;
+    struct ava_buf resp;
+    const struct bench_server *srv;
+};
+
+/* Opens a client of srv whose requests give up after timeout_s. Returns 0 or -1. */
+int bench_client_init(struct bench_client *c, const struct bench_server *srv, long timeout_s);
+/* Closes the client. */
+void bench_client_free(struct bench_client *c);
+/* Sends one request (a POST when body is non-NULL, else a GET) to /api/v1 + path. Returns
+ * the HTTP status, or -1 when there was no answer (said on stderr); the body is in c->resp. */
+long bench_http(struct bench_client *c, const char *path, const char *body);
+/* The response body as JSON (the caller decrefs), or NULL. */
+json_t *bench_resp_json(const struct bench_client *c);
+
+#endif
