@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,4 +110,25 @@ int bench_run_argv(char *const argv[], struct ava_buf *out, bool show_err) {
         if (errno != EINTR)
             return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *bench_fs_name(const char *path) {
+    static char other[32];
+    struct statfs sf;
+    if (statfs(path, &sf) < 0)
+        return "unknown";
+    switch ((unsigned long)sf.f_type) {
+    case 0xEF53UL:
+        return "ext2/3/4";
+    case 0x01021994UL:
+        return "tmpfs";
+    case 0x58465342UL:
+        return "xfs";
+    case 0x9123683EUL:
+        return "btrfs";
+    case 0x794C7630UL:
+        return "overlayfs";
+    }
+    snprintf(other, sizeof other, "fs 0x%lx", (unsigned long)sf.f_type);
+    return other;
 }

@@ -30,4 +30,8 @@ int bench_find_on_path(const char *name, char *out, size_t outlen);
  * shown only when show_err. Returns the exit status, or -1 when it could not run. */
 int bench_run_argv(char *const argv[], struct ava_buf *out, bool show_err);
 
+/* The name of the file system that holds path ("ext2/3/4", "tmpfs", ..., else its magic
+ * number): a benchmark's figures depend on it. The string may be static. */
+const char *bench_fs_name(const char *path);
+
 #endif

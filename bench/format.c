@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <turbojpeg.h>
@@ -104,28 +103,6 @@ static void usage_now(double *cpu, long *minflt) {
     *cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
     *minflt = ru.ru_minflt;
-}
-
-/* The name of the file system that holds path (every output and ceiling file goes there). */
-static const char *fs_name(const char *path) {
-    static char other[32];
-    struct statfs sf;
-    if (statfs(path, &sf) < 0)
-        return "unknown";
-    switch ((unsigned long)sf.f_type) {
-    case 0xEF53UL:
-        return "ext2/3/4";
-    case 0x01021994UL:
-        return "tmpfs";
-    case 0x58465342UL:
-        return "xfs";
-    case 0x9123683EUL:
-        return "btrfs";
-    case 0x794C7630UL:
-        return "overlayfs";
-    }
-    snprintf(other, sizeof other, "fs 0x%lx", (unsigned long)sf.f_type);
-    return other;
 }
 
 /* Imports Fashion-MNIST into pack_dir as the import job does (ava_import_next +
@@ -472,7 +449,7 @@ static void header(const struct opts *o, const char *tmp) {
     printf("ava format benchmark, %s, %s %s, %ld online CPUs\n", when, u.sysname, u.release,
            sysconf(_SC_NPROCESSORS_ONLN));
     printf("data in %s (%s); %d encoder thread(s); best of %d run(s) each; MB = 10^6 bytes\n", tmp,
-           fs_name(tmp), o->threads, o->runs);
+           bench_fs_name(tmp), o->threads, o->runs);
     printf("nothing is dropped from the page cache: the pack is read through it, and every "
            "output (and ceiling file) is fsynced\n");
     fflush(stdout);

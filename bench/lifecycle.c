@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -568,29 +567,6 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
     return 0;
 }
 
-/* The name of the file system that holds path (starting a run creates files there, so its
- * speed shows in every figure). */
-static const char *fs_name(const char *path) {
-    static char other[32];
-    struct statfs sf;
-    if (statfs(path, &sf) < 0)
-        return "unknown";
-    switch ((unsigned long)sf.f_type) {
-    case 0xEF53UL:
-        return "ext2/3/4";
-    case 0x01021994UL:
-        return "tmpfs";
-    case 0x58465342UL:
-        return "xfs";
-    case 0x9123683EUL:
-        return "btrfs";
-    case 0x794C7630UL:
-        return "overlayfs";
-    }
-    snprintf(other, sizeof other, "fs 0x%lx", (unsigned long)sf.f_type);
-    return other;
-}
-
 /* Prints what is measured where. */
 static void header(const struct opts *o) {
     char when[32];
@@ -602,7 +578,7 @@ static void header(const struct opts *o) {
            sysconf(_SC_NPROCESSORS_ONLN));
     printf("avad: %s --cpus %s (CPU slots are scheduling units, not cores: many trivial "
            "trainings run at once), data in %s (%s)\n",
-           o->avad, AVAD_CPUS, g_srv.data, fs_name(g_srv.data));
+           o->avad, AVAD_CPUS, g_srv.data, bench_fs_name(g_srv.data));
 }
 
 /* The ava phases, in order, on one avad. Returns 0 or -1. */

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -702,12 +701,8 @@ static void header(const struct opts *o) {
     uname(&u);
     printf("ava metrics benchmark, %s, %s %s, %ld online CPUs\n", when, u.sysname, u.release,
            sysconf(_SC_NPROCESSORS_ONLN));
-    struct statfs sf = {0}; /* the metrics file and the databases live there */
-    statfs(g_srv.data, &sf);
-    printf("avad: %s, data in %s (%s); SQLite %s\n", o->avad, g_srv.data,
-           sf.f_type == 0xEF53       ? "ext2/3/4"
-           : sf.f_type == 0x01021994 ? "tmpfs"
-                                     : "not ext4/tmpfs",
+    /* the metrics file and the databases live there */
+    printf("avad: %s, data in %s (%s); SQLite %s\n", o->avad, g_srv.data, bench_fs_name(g_srv.data),
            sqlite3_libversion());
     printf("training: %s (libava, static), one series per run\n", o->reporter);
 }

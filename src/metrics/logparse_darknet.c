@@ -3,7 +3,6 @@
  * darknet's own batch numbers; the classifier's fractional epoch gives the epoch. */
 #include "logparse_impl.h"
 
-
 void ava_logp_darknet_init(union logp_state *st) {
     (void)st; /* darknet prints everything a point needs on each line */
 }
