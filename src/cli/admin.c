@@ -58,11 +58,10 @@ static int whoami(struct cli_ctx *ctx, const struct cli_args *a, char *err) {
     return CLI_OK;
 }
 
-/* POSTs body to path and prints the JSON answer or the human line. */
-static int post_and_report(struct cli_ctx *ctx, const char *path, json_t *body, const char *line,
-                           char *err) {
+int cli_send_and_report(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
+                        const char *line, char *err) {
     json_t *resp;
-    int rc = cli_http_json(ctx->http, "POST", path, body, &resp, err);
+    int rc = cli_http_json(ctx->http, method, path, body, &resp, err);
     json_decref(body);
     if (rc < 0)
         return CLI_FAIL;
@@ -81,7 +80,7 @@ static int group_create(struct cli_ctx *ctx, const struct cli_args *a, char *err
         return CLI_USAGE;
     char line[128];
     snprintf(line, sizeof line, "group %s created", name);
-    return post_and_report(ctx, "/groups", json_pack("{s:s}", "name", name), line, err);
+    return cli_send_and_report(ctx, "POST", "/groups", json_pack("{s:s}", "name", name), line, err);
 }
 
 /* Prints a list answer as a table of the given string/bool members of each item. */

@@ -67,6 +67,11 @@ int cli_train_create_parse(int argc, char *const *argv, json_t **body, char *err
 /* The options of `train create`. */
 extern const struct cli_optspec cli_train_create_opts[];
 
+/* Sends method path (with body, consumed; may be NULL) and prints the server's JSON with
+ * --json, else line. Returns CLI_OK, or CLI_FAIL with the error in err. */
+int cli_send_and_report(struct cli_ctx *ctx, const char *method, const char *path, json_t *body,
+                        const char *line, char *err);
+
 /* The API path of a training: "/trainings/<ref URL-encoded><suffix>" ("alice/hello" becomes
  * "alice%2Fhello"). Returns a malloc'd string owned by the caller. */
 char *cli_training_path(const char *ref, const char *suffix);

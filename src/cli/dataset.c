@@ -714,20 +714,14 @@ static int dataset_format(struct cli_ctx *ctx, const struct cli_args *a, char *e
 /* ava dataset cancel NAME */
 static int dataset_cancel(struct cli_ctx *ctx, const struct cli_args *a, char *err) {
     const char *name = a->pos[0];
-    json_t *resp;
     if (check_dataset_name(name, err) < 0)
         return CLI_USAGE;
-    char *path = cli_dataset_path(name, "/cancel");
-    int rc = cli_http_json(ctx->http, "POST", path, NULL, &resp, err);
+    char *path = cli_dataset_path(name, "/cancel"), line[200];
+    snprintf(line, sizeof line, "dataset %s: cancelling its running job (nothing it wrote is kept)",
+             name);
+    int rc = cli_send_and_report(ctx, "POST", path, NULL, line, err);
     free(path);
-    if (rc < 0)
-        return CLI_FAIL;
-    if (ctx->json)
-        cli_print_json(stdout, resp);
-    else
-        printf("dataset %s: cancelling its running job (nothing it wrote is kept)\n", name);
-    json_decref(resp);
-    return CLI_OK;
+    return rc;
 }
 
 /* ava dataset rm NAME | NAME/FORMAT/PERCENT */

@@ -540,20 +540,14 @@ static int train_stop(struct cli_ctx *ctx, const struct cli_args *a, char *err) 
 /* ava train rm NAME */
 static int train_rm(struct cli_ctx *ctx, const struct cli_args *a, char *err) {
     const char *ref = a->pos[0];
-    json_t *resp;
     if (cli_training_ref_check(ref, err) < 0)
         return CLI_USAGE;
-    char *path = cli_training_path(ref, NULL);
-    int rc = cli_http_json(ctx->http, "DELETE", path, NULL, &resp, err);
+    char *path = cli_training_path(ref, NULL), line[300];
+    snprintf(line, sizeof line,
+             "training %s removed (its log and output dir stay on the group storage)", ref);
+    int rc = cli_send_and_report(ctx, "DELETE", path, NULL, line, err);
     free(path);
-    if (rc < 0)
-        return CLI_FAIL;
-    if (ctx->json)
-        cli_print_json(stdout, resp);
-    else
-        printf("training %s removed (its log and output dir stay on the group storage)\n", ref);
-    json_decref(resp);
-    return CLI_OK;
+    return rc;
 }
 
 static const struct cli_optspec logs_opts[] = {
