@@ -78,6 +78,8 @@ static const char *const migrations[] = {
     "CREATE TABLE metric_points(series_id INTEGER NOT NULL REFERENCES metric_series(id)"
     " ON DELETE CASCADE, step INTEGER NOT NULL, value REAL NOT NULL, time INTEGER NOT NULL,"
     " epoch INTEGER, PRIMARY KEY(series_id, step)) STRICT, WITHOUT ROWID;",
+    /* 4: the node a run ran on (a Slurm executor's node; the host's name for local runs) */
+    "ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT '';",
 };
 
 int store_fail(struct ava_store *st, const char *what, char *err) {

@@ -12,7 +12,7 @@
 #define RUN_FIELDS                                                                                 \
     "id, training_id, number, state, reason, exit_code, signal, created_at,"                       \
     " ifnull(queued_at, 0), ifnull(started_at, 0), ifnull(ended_at, 0), gpus, cpus, mem_bytes,"    \
-    " executor, executor_id, ifnull(log_start, -1), ifnull(log_end, -1)"
+    " executor, executor_id, ifnull(log_start, -1), ifnull(log_end, -1), node"
 #define RUN_COLS RUN_FIELDS " FROM runs"
 
 /* Fills a run from a row selected with RUN_COLS. */
@@ -39,6 +39,7 @@ static void run_from_row(sqlite3_stmt *s, void *elem) {
     store_col_text(s, 15, r->executor_id, sizeof r->executor_id);
     r->log_start = sqlite3_column_int64(s, 16);
     r->log_end = sqlite3_column_int64(s, 17);
+    store_col_text(s, 18, r->node, sizeof r->node);
 }
 
 int ava_store_run_add_event(struct ava_store *st, int64_t run_id, int64_t at, const char *state,
@@ -129,6 +130,16 @@ int ava_store_run_set_executor(struct ava_store *st, int64_t run_id, const char 
     sqlite3_bind_text(s, 2, executor_id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 3, run_id);
     return sqlite3_step(s) == SQLITE_DONE ? 0 : store_fail(st, "store executor id", err);
+}
+
+int ava_store_run_set_node(struct ava_store *st, int64_t run_id, const char *node, char *err) {
+    static const char sql[] = "UPDATE runs SET node = ? WHERE id = ?";
+    sqlite3_stmt *s = store_stmt(st, sql, err);
+    if (!s)
+        return AVA_EIO;
+    sqlite3_bind_text(s, 1, node, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, run_id);
+    return sqlite3_step(s) == SQLITE_DONE ? 0 : store_fail(st, "store run node", err);
 }
 
 /* Steps a statement expected to return at most one run. */

@@ -153,6 +153,7 @@ struct ava_run {
     char executor[16];
     char executor_id[64];
     int64_t log_start, log_end; /* -1 when unknown */
+    char node[64];              /* where it ran (a Slurm node); "" when not known */
 };
 
 struct ava_run_event {
@@ -175,6 +176,8 @@ int ava_store_run_add_event(struct ava_store *st, int64_t run_id, int64_t at, co
 /* Updates the executor id of a run (no state change, no event). */
 int ava_store_run_set_executor(struct ava_store *st, int64_t run_id, const char *executor,
                                const char *executor_id, char *err);
+/* Stores the node a run runs on (no state change, no event). */
+int ava_store_run_set_node(struct ava_store *st, int64_t run_id, const char *node, char *err);
 /* The latest run of a training. AVA_ENOTFOUND when it never ran. */
 int ava_store_run_latest(struct ava_store *st, int64_t training_id, struct ava_run *out, char *err);
 /* Run number of a training. */
