@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 /* the schema version the migrations in src/store/db.c end at */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
