@@ -7,6 +7,7 @@
 #include "../common/strutil.h"
 #include "../common/timeutil.h"
 #include "../images/images.h"
+#include "../exec/slurm.h"
 #include "../sched/sched.h"
 
 #include <stdlib.h>
@@ -220,6 +221,22 @@ static json_t *gpu_array(const char *list) {
     return arr;
 }
 
+/* The cluster's nodes with what is in use, for the resources view of the Slurm executor. */
+static json_t *slurm_nodes_json(const struct ava_slurm_node *nodes, size_t n) {
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct ava_slurm_node *nd = &nodes[i];
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:s, s:{s:i, s:i}, s:{s:i, s:i}, s:{s:I, s:I}}", "name", nd->name,
+                      "state", nd->state, "partitions", nd->partitions, "cpus", "total", nd->cpus,
+                      "used", nd->alloc_cpus, "gpus", "total", nd->gpus, "used", nd->alloc_gpus,
+                      "mem_bytes", "total", (json_int_t)(nd->mem_mb << 20), "used",
+                      (json_int_t)(nd->alloc_mem_mb << 20)));
+    }
+    return arr;
+}
+
 struct holders_ctx {
     struct req *rq;
     json_t *holders;
@@ -266,9 +283,24 @@ void api_route_resources(struct req *rq) {
         json_array_append_new(
             c.gpus, json_pack("{s:i, s:n, s:n}", "index", p->gpu_index[i], "training", "run"));
     ava_sched_each(rq->api->sched, add_holder, &c);
-    api_reply_json(rq, 200,
-                   json_pack("{s:o, s:{s:i, s:i}, s:{s:I, s:I}, s:o, s:i}", "gpus", c.gpus, "cpus",
-                             "total", p->cpus_total, "used", p->cpus_used, "mem_bytes", "total",
-                             (json_int_t)p->mem_total, "used", (json_int_t)p->mem_used, "holders",
-                             c.holders, "queued", ava_sched_queued(rq->api->sched)));
+    const char *executor = ava_sched_executor(rq->api->sched);
+    json_t *ans =
+        json_pack("{s:s, s:o, s:{s:i, s:i}, s:{s:I, s:I}, s:o, s:i}", "executor", executor, "gpus",
+                  c.gpus, "cpus", "total", p->cpus_total, "used", p->cpus_used, "mem_bytes",
+                  "total", (json_int_t)p->mem_total, "used", (json_int_t)p->mem_used, "holders",
+                  c.holders, "queued", ava_sched_queued(rq->api->sched));
+    if (!strcmp(executor, "slurm")) {
+        /* the cluster as Slurm sees it now; the pool above is only its largest node */
+        struct ava_slurm_node *nodes;
+        size_t n;
+        char err[AVA_ERRLEN];
+        if (ava_slurm_nodes(10000, &nodes, &n, err) < 0) {
+            json_object_set_new(ans, "cluster", json_pack("{s:s}", "error", err));
+        } else {
+            json_object_set_new(ans, "cluster",
+                                json_pack("{s:o}", "nodes", slurm_nodes_json(nodes, n)));
+            free(nodes);
+        }
+    }
+    api_reply_json(rq, 200, ans);
 }

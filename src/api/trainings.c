@@ -60,6 +60,7 @@ static json_t *run_json(struct req *rq, const struct ava_run *r, bool with_event
         "queued_at", api_time(r->queued_at), "started_at", api_time(r->started_at), "ended_at",
         api_time(r->ended_at), "gpus", gpus, "cpus", r->cpus, "mem_bytes", (json_int_t)r->mem_bytes,
         "executor", r->executor, "executor_id", r->executor_id);
+    json_object_set_new(j, "node", r->node[0] ? json_string(r->node) : json_null());
     if (with_events) {
         struct ava_run_event *ev;
         size_t ne;

@@ -334,6 +334,44 @@ static void print_holders(const json_t *holders) {
     cli_table_free(tab);
 }
 
+/* Formats "used/total" of a {used, total} object into buf. */
+static const char *used_of(const json_t *o, bool sizes, char *buf, size_t len) {
+    char u[32], t[32];
+    if (sizes) {
+        ava_format_size(cli_jint(o, "used", 0), u, sizeof u);
+        ava_format_size(cli_jint(o, "total", 0), t, sizeof t);
+        snprintf(buf, len, "%s/%s", u, t);
+    } else {
+        snprintf(buf, len, "%lld/%lld", (long long)cli_jint(o, "used", 0),
+                 (long long)cli_jint(o, "total", 0));
+    }
+    return buf;
+}
+
+/* Prints the nodes of a Slurm cluster (resources with executor slurm). */
+static void print_cluster(const json_t *cluster) {
+    const char *error = cli_jstr(cluster, "error");
+    if (error) {
+        printf("cluster: %s\n", error);
+        return;
+    }
+    static const char *const hdr[] = {"NODE", "STATE", "PARTITIONS", "CPUS", "GPUS", "MEM"};
+    struct cli_table *tab = cli_table_new(6, hdr);
+    size_t i;
+    json_t *nd;
+    json_array_foreach(json_object_get(cluster, "nodes"), i, nd) {
+        char buf[80];
+        cli_table_add(tab, cli_jstr(nd, "name"));
+        cli_table_add(tab, cli_jstr(nd, "state"));
+        cli_table_add(tab, cli_jstr(nd, "partitions"));
+        cli_table_add(tab, used_of(json_object_get(nd, "cpus"), false, buf, sizeof buf));
+        cli_table_add(tab, used_of(json_object_get(nd, "gpus"), false, buf, sizeof buf));
+        cli_table_add(tab, used_of(json_object_get(nd, "mem_bytes"), true, buf, sizeof buf));
+    }
+    cli_table_print(tab, stdout);
+    cli_table_free(tab);
+}
+
 /* ava resources */
 static int resources(struct cli_ctx *ctx, const struct cli_args *a, char *err) {
     json_t *r;
@@ -341,6 +379,16 @@ static int resources(struct cli_ctx *ctx, const struct cli_args *a, char *err) {
         return CLI_FAIL;
     if (!r)
         return CLI_OK;
+    const char *executor = cli_jstr(r, "executor");
+    if (executor && !strcmp(executor, "slurm")) {
+        /* Slurm owns the resources: show its nodes, then ava's runs on them */
+        printf("executor: slurm (Slurm queues and places the runs)\n");
+        print_cluster(json_object_get(r, "cluster"));
+        printf("queued:  %lld run(s) waiting in Slurm\n", (long long)cli_jint(r, "queued", 0));
+        print_holders(json_object_get(r, "holders"));
+        json_decref(r);
+        return CLI_OK;
+    }
     const json_t *cpus = json_object_get(r, "cpus"), *mem = json_object_get(r, "mem_bytes");
     char used[32], total[32];
     print_gpus(json_object_get(r, "gpus"));

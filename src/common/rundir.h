@@ -14,7 +14,8 @@
  *   training (string), training_id (int), run (int), user, group, image (strings),
  *   entry (absolute path), args (array of strings), env (array of "K=V": the entry's whole
  *   environment), cwd, log_path, output_dir (absolute paths), max_runtime_ms, grace_ms (int),
- *   gpus (string, e.g. "0,1" or "").
+ *   gpus (string, e.g. "0,1" or ""), metrics_parser, metric_rules, and inherit_env (names of
+ *   variables the shim takes from its own environment: what Slurm sets on the node).
  *
  * The status and exit files are "key=value" lines, parsed strictly by the functions below. */
 #ifndef AVA_COMMON_RUNDIR_H

@@ -28,6 +28,12 @@ const char avad_usage[] =
     "                       /usr/share/datasets/fashion-mnist), imported as a public dataset\n"
     "  --cifar10-url URL    where 'ava dataset fetch cifar10' downloads from (default: the\n"
     "                       official tarball); --cifar10-md5 HEX: its published MD5\n"
+    "  --executor local|slurm  where runs go: this machine (default) or a Slurm cluster\n"
+    "  --slurm-partition P  --slurm-account A  sbatch's --partition / --account\n"
+    "  --slurm-args ARGS    extra sbatch arguments, separated by blanks\n"
+    "  --slurm-data-dir DIR the data dir as the nodes see it (default: the same path)\n"
+    "  --slurm-shim PATH    ava-shim as the nodes see it (default: avad's)\n"
+    "  --slurm-poll DUR     squeue interval while a job is pending (default 100ms)\n"
     "  -v, --verbose        debug logging\n"
     "  -h, --help | --version\n"
     "Durations take s, m, h, d (90s, 72h); sizes K, M, G, T.\n";
@@ -62,10 +68,48 @@ static int set_gpus(struct avad_config *cfg, const char *value, char *err) {
     return set_str(cfg->gpus, sizeof cfg->gpus, "gpus", value, err);
 }
 
+/* Sets the executor and its Slurm settings (key already normalised). */
+static int set_executor_key(struct avad_config *cfg, const char *k, const char *value, char *err) {
+    if (!strcmp(k, "executor")) {
+        if (strcmp(value, "local") && strcmp(value, "slurm"))
+            return ava_err(err, AVA_EINVALID, "executor: '%s' is not local or slurm", value);
+        return set_str(cfg->executor, sizeof cfg->executor, k, value, err);
+    }
+    if (!strcmp(k, "slurm-partition"))
+        return set_str(cfg->slurm_partition, sizeof cfg->slurm_partition, k, value, err);
+    if (!strcmp(k, "slurm-account"))
+        return set_str(cfg->slurm_account, sizeof cfg->slurm_account, k, value, err);
+    if (!strcmp(k, "slurm-args")) {
+        int n = 0; /* words, as the executor splits them */
+        for (const char *c = value; *c; c++)
+            n += (c == value || strchr(" \t\n", c[-1])) && !strchr(" \t\n", *c);
+        if (n > 32)
+            return ava_err(err, AVA_EINVALID, "slurm-args: more than 32 arguments");
+        return set_str(cfg->slurm_args, sizeof cfg->slurm_args, k, value, err);
+    }
+    if (!strcmp(k, "slurm-data-dir") || !strcmp(k, "slurm-shim")) {
+        if (value[0] != '/')
+            return ava_err(err, AVA_EINVALID, "%s: '%s' is not an absolute path", k, value);
+        if (!strcmp(k, "slurm-shim"))
+            return set_str(cfg->slurm_shim, sizeof cfg->slurm_shim, k, value, err);
+        return set_str(cfg->slurm_data_dir, sizeof cfg->slurm_data_dir, k, value, err);
+    }
+    int r = ava_parse_duration(value, &cfg->slurm_poll_ms, err);
+    if (r < 0)
+        return r;
+    return cfg->slurm_poll_ms >= 10 && cfg->slurm_poll_ms <= 60000
+               ? 0
+               : ava_err(err, AVA_EINVALID, "slurm-poll: must be from 10ms to 60s");
+}
+
 /* The settings a flag or an INI key may name. */
 static const char *const settings[] = {
-    "data",         "listen", "gpus", "cpus",          "mem",         "max-runtime", "grace",
-    "http-timeout", "share",  "shim", "fashion-mnist", "cifar10-url", "cifar10-md5", "verbose"};
+    "data",          "listen",      "gpus",           "cpus",
+    "mem",           "max-runtime", "grace",          "http-timeout",
+    "share",         "shim",        "fashion-mnist",  "cifar10-url",
+    "cifar10-md5",   "verbose",     "executor",       "slurm-partition",
+    "slurm-account", "slurm-args",  "slurm-data-dir", "slurm-shim",
+    "slurm-poll"};
 
 /* Copies key into k (cap bytes) with '_' spelled '-'; true when it names a setting. */
 static bool normalise_key(const char *key, char *k, size_t cap) {
@@ -130,6 +174,8 @@ int avad_config_set(struct avad_config *cfg, const char *key, const char *value,
                            value);
         return set_str(cfg->cifar10_md5, sizeof cfg->cifar10_md5, k, value, err);
     }
+    if (!strncmp(k, "slurm-", 6) || !strcmp(k, "executor"))
+        return set_executor_key(cfg, k, value, err);
     /* verbose, from the INI file (the flag takes no value) */
     if (strcmp(value, "true") && strcmp(value, "false") && strcmp(value, "1") && strcmp(value, "0"))
         return ava_err(err, AVA_EINVALID, "verbose: '%s' is not true or false", value);
@@ -164,6 +210,8 @@ int avad_config_parse(int argc, char **argv, struct avad_config *cfg, char *err)
     cfg->max_runtime_ms = 72LL * 3600 * 1000;
     cfg->grace_ms = 30000;
     cfg->http_timeout_ms = 60000;
+    strcpy(cfg->executor, "local");
+    cfg->slurm_poll_ms = 100;
     /* the file first, so that flags override it wherever they stand */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

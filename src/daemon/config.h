@@ -17,12 +17,19 @@ struct avad_config {
     int64_t mem;    /* 0 = the machine's memory */
     int64_t max_runtime_ms;
     int64_t grace_ms;
-    int64_t http_timeout_ms;          /* idle / read timeout of an HTTP connection */
-    char share_dir[AVA_PATH_MAX];     /* "" = find it */
-    char shim_path[AVA_PATH_MAX];     /* "" = find it */
-    char fashion_mnist[AVA_PATH_MAX]; /* Debian's dataset-fashion-mnist folder, "" = default */
-    char cifar10_url[1024];           /* "" = the official URL */
-    char cifar10_md5[33];             /* "" = the published MD5 */
+    int64_t http_timeout_ms;           /* idle / read timeout of an HTTP connection */
+    char share_dir[AVA_PATH_MAX];      /* "" = find it */
+    char shim_path[AVA_PATH_MAX];      /* "" = find it */
+    char fashion_mnist[AVA_PATH_MAX];  /* Debian's dataset-fashion-mnist folder, "" = default */
+    char cifar10_url[1024];            /* "" = the official URL */
+    char cifar10_md5[33];              /* "" = the published MD5 */
+    char executor[16];                 /* "local" or "slurm" */
+    char slurm_partition[128];         /* "" = the cluster's default */
+    char slurm_account[128];           /* "" = the user's default */
+    char slurm_args[1024];             /* extra sbatch arguments, blank-separated */
+    char slurm_data_dir[AVA_PATH_MAX]; /* the data dir as the nodes see it, "" = the same */
+    char slurm_shim[AVA_PATH_MAX];     /* ava-shim as the nodes see it, "" = avad's */
+    int64_t slurm_poll_ms;             /* squeue interval while a job is pending */
     bool verbose;
     bool help, version;
 };

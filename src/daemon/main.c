@@ -13,6 +13,7 @@
 #include "../common/strutil.h"
 #include "../data/datasets.h"
 #include "../exec/exec.h"
+#include "../exec/slurm.h"
 #include "../images/images.h"
 #include "../metrics/ingest.h"
 #include "../sched/gpu.h"
@@ -75,10 +76,49 @@ static void locate(char *out, size_t outlen, const char *configured, const char 
     snprintf(out, outlen, "%s", fallback);
 }
 
+/* Sizes the pool of a Slurm cluster: its largest node (a run is one job on one node), so
+ * that what no node could ever hold is refused before it is stored; Slurm does the rest. */
+static int setup_slurm_pool(const struct avad_config *cfg, struct ava_pool *pool, char *err) {
+    struct ava_slurm_node *nodes;
+    size_t n;
+    char serr[AVA_ERRLEN];
+    int r = ava_slurm_nodes(30000, &nodes, &n, serr);
+    if (r < 0)
+        return ava_err(err, r, "executor slurm: cannot ask the cluster what it has: %s", serr);
+    int gpus[AVA_POOL_MAX_GPUS], ngpus = 0, cpus = 0;
+    int64_t mem = 0;
+    for (size_t i = 0; i < n; i++) {
+        ngpus = nodes[i].gpus > ngpus ? nodes[i].gpus : ngpus;
+        cpus = nodes[i].cpus > cpus ? nodes[i].cpus : cpus;
+        mem = nodes[i].mem_mb > mem ? nodes[i].mem_mb : mem;
+    }
+    free(nodes);
+    if (n == 0)
+        return ava_err(err, AVA_EUNAVAILABLE, "executor slurm: sinfo lists no nodes");
+    if (!strcmp(cfg->gpus, "none"))
+        ngpus = 0;
+    else if (strcmp(cfg->gpus, "auto") != 0 &&
+             (r = ava_parse_index_list(cfg->gpus, gpus, AVA_POOL_MAX_GPUS, &ngpus, err)) < 0)
+        return r;
+    if (ngpus > AVA_POOL_MAX_GPUS)
+        ngpus = AVA_POOL_MAX_GPUS;
+    for (int i = 0; i < ngpus; i++)
+        gpus[i] = i;
+    mem = cfg->mem ? cfg->mem : mem << 20;
+    ava_pool_init(pool, gpus, ngpus, cfg->cpus ? cfg->cpus : (cpus > 0 ? cpus : 1), mem);
+    char msize[32];
+    ava_format_size(mem, msize, sizeof msize);
+    ava_log_info("Slurm cluster: %zu node(s); the largest has %d GPU(s), %d CPU(s), %s memory", n,
+                 pool->ngpus, pool->cpus_total, msize);
+    return 0;
+}
+
 /* Sizes the pool from the settings and the machine. */
 static int setup_pool(const struct avad_config *cfg, struct ava_pool *pool, char *err) {
     int gpus[AVA_POOL_MAX_GPUS], ngpus = 0;
     char why[AVA_ERRLEN] = "";
+    if (!strcmp(cfg->executor, "slurm"))
+        return setup_slurm_pool(cfg, pool, err);
     if (!strcmp(cfg->gpus, "auto")) {
         ava_gpu_detect(gpus, AVA_POOL_MAX_GPUS, &ngpus, why);
         ava_log_info("GPUs: %d found%s%s", ngpus, why[0] ? ": " : "", why);
@@ -222,8 +262,20 @@ static int start_scheduler(struct avad *d, char *err) {
     d->base = event_base_new();
     if (!d->base)
         return ava_err(err, AVA_EIO, "cannot create the event loop");
-    d->ex = ava_exec_local_new(d->base, shim, ava_sched_on_done, NULL);
-    struct ava_sched_config sc = {d->data_dir, d->cfg.grace_ms};
+    bool slurm = !strcmp(d->cfg.executor, "slurm");
+    if (slurm) {
+        struct ava_slurm_config slc = {d->cfg.slurm_shim[0] ? d->cfg.slurm_shim : shim,
+                                       d->cfg.slurm_partition,
+                                       d->cfg.slurm_account,
+                                       d->cfg.slurm_args,
+                                       d->cfg.slurm_poll_ms,
+                                       30000};
+        d->ex = ava_exec_slurm_new(d->base, &slc);
+    } else {
+        d->ex = ava_exec_local_new(d->base, shim, ava_sched_on_done, NULL);
+    }
+    struct ava_sched_config sc = {d->data_dir, d->cfg.grace_ms,
+                                  slurm && d->cfg.slurm_data_dir[0] ? d->cfg.slurm_data_dir : NULL};
     r = ava_sched_new(d->st, &d->pool, d->ex, &sc, &d->sched, err);
     if (r < 0)
         return r;

@@ -71,7 +71,7 @@ static void env_merge_object(json_t *env, const char *json_text) {
  * platform's variables, which nobody can override. */
 static json_t *build_env(const struct ava_prepare *p) {
     const struct ava_training *t = p->training;
-    const struct ava_run_paths *ps = p->paths;
+    const struct ava_run_paths *ps = p->node_paths ? p->node_paths : p->paths;
     json_t *env = json_array();
     char num[32];
     env_set(env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -156,16 +156,23 @@ int ava_exec_prepare(const struct ava_prepare *p, char *err) {
     }
     if (r < 0 || !p->gpus)
         return r;
+    const struct ava_run_paths *np = p->node_paths ? p->node_paths : ps;
     json_t *args = json_loads(t->args_json ? t->args_json : "[]", 0, NULL);
     json_t *spec = json_pack(
         "{s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:I, s:I, s:s}", "training",
         t->name, "training_id", (json_int_t)t->id, "run", p->number, "user", t->user, "group",
         t->group, "image", t->image, "entry", t->entry, "args", args ? args : json_array(), "env",
-        build_env(p), "cwd", ps->output_dir, "log_path", ps->log_path, "output_dir", ps->output_dir,
+        build_env(p), "cwd", np->output_dir, "log_path", np->log_path, "output_dir", np->output_dir,
         "max_runtime_ms", (json_int_t)t->max_runtime_ms, "grace_ms", (json_int_t)p->grace_ms,
         "gpus", p->gpus);
     json_t *rules = json_loads(p->metric_rules_json ? p->metric_rules_json : "[]", 0, NULL);
     json_object_set_new(spec, "metric_rules", rules ? rules : json_array());
+    if (p->inherit_env) {
+        json_t *names = json_array();
+        for (const char *const *n = p->inherit_env; *n; n++)
+            json_array_append_new(names, json_string(*n));
+        json_object_set_new(spec, "inherit_env", names);
+    }
     if (p->metrics_parser && *p->metrics_parser)
         json_object_set_new(spec, "metrics_parser", json_string(p->metrics_parser));
     r = ava_path_join(path, sizeof path, err, ps->run_dir, "spec.json", NULL);

@@ -24,6 +24,8 @@ struct entry {
     int64_t want_mem;
     bool allocated;
     struct ava_alloc alloc;
+    bool submitted; /* queueing executor: the job exists */
+    char gpus[128]; /* queueing executor: the devices the job got */
     char run_dir[AVA_PATH_MAX];
     struct entry *next;
 };
@@ -50,6 +52,10 @@ int ava_sched_new(struct ava_store *st, struct ava_pool *pool, struct ava_execut
     s->pool = pool;
     s->ex = ex;
     s->cfg = *cfg;
+    if (ex->queues) {
+        ex->started = ava_sched_on_started;
+        ex->ended = ava_sched_on_ended;
+    }
     *out = s;
     return 0;
 }
@@ -82,6 +88,10 @@ void ava_sched_set_end_hook(struct ava_sched *s, ava_sched_end_fn fn, void *ctx)
 void ava_sched_set_resolver(struct ava_sched *s, ava_sched_resolver_fn fn, void *ctx) {
     s->resolve = fn;
     s->resolve_ctx = ctx;
+}
+
+const char *ava_sched_executor(const struct ava_sched *s) {
+    return s->ex->name;
 }
 
 const struct ava_pool *ava_sched_pool(const struct ava_sched *s) {
@@ -176,6 +186,20 @@ static int resolve_set(struct ava_sched *s, const char *what, const char *ref, i
     return r < 0 ? ava_err(err, r, "%s set: %s", what, e2) : 0;
 }
 
+/* Rewrites a path below avad's data dir (in place) as the nodes see it: the node data dir
+ * instead of the data dir. Paths elsewhere are left as they are. */
+static int node_path(struct ava_sched *s, char *path, size_t cap, char *err) {
+    size_t dl = strlen(s->cfg.data_dir);
+    if (strncmp(path, s->cfg.data_dir, dl) != 0 || (path[dl] != '/' && path[dl] != '\0'))
+        return 0;
+    char tmp[AVA_PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s%s", s->cfg.node_data_dir, path + dl);
+    if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof tmp)
+        return ava_err(err, AVA_ETOOLARGE, "the node's path of %s is too long", path);
+    memcpy(path, tmp, (size_t)n + 1);
+    return 0;
+}
+
 /* Writes what the shim needs to launch e: the image's environment, the sets, spec.json. */
 static int prepare_launch(struct ava_sched *s, const struct entry *e, const struct ava_training *t,
                           const char *gpus, char *err) {
@@ -191,6 +215,15 @@ static int prepare_launch(struct ava_sched *s, const struct entry *e, const stru
         rc = resolve_set(s, "train", t->train_set, t->group_id, tdir, sizeof tdir, &tinfo, err);
     if (rc == 0 && t->val_set)
         rc = resolve_set(s, "val", t->val_set, t->group_id, vdir, sizeof vdir, &vinfo, err);
+    struct ava_run_paths npaths;
+    bool mapped = s->cfg.node_data_dir && strcmp(s->cfg.node_data_dir, s->cfg.data_dir) != 0;
+    if (rc == 0 && mapped) {
+        rc = ava_exec_paths(s->cfg.node_data_dir, t, e->number, &npaths, err);
+        if (rc == 0 && tinfo)
+            rc = node_path(s, tdir, sizeof tdir, err);
+        if (rc == 0 && vinfo)
+            rc = node_path(s, vdir, sizeof vdir, err);
+    }
     char token[45] = "", hash[65], url[512] = "";
     if (rc == 0 && s->report_base && ava_token_new(token) == 0) {
         /* a token valid for this run only: the HTTP report endpoint checks it */
@@ -202,6 +235,8 @@ static int prepare_launch(struct ava_sched *s, const struct entry *e, const stru
     struct ava_prepare p = {.training = t,
                             .number = e->number,
                             .paths = &paths,
+                            .node_paths = mapped ? &npaths : NULL,
+                            .inherit_env = s->ex->inherit_env,
                             .image_env_json = img.env_json,
                             .gpus = gpus,
                             .grace_ms = s->cfg.grace_ms,
@@ -260,8 +295,60 @@ static bool launch(struct ava_sched *s, struct entry *e) {
     return true;
 }
 
-/* Starts queued runs in FIFO order while the head of the queue fits. */
+/* Hands queued entry e to a queueing executor (Slurm), which decides when it runs; the run
+ * stays queued until the executor reports it started. Returns false when the run ended
+ * failed instead (its entry is then removed). */
+static bool submit(struct ava_sched *s, struct entry *e) {
+    char err[AVA_ERRLEN], id[64] = "", reason[160];
+    struct ava_training t = {0};
+    struct ava_run r;
+    struct ava_run_paths np;
+    if (ava_store_run_get(s->st, e->training_id, e->number, &r, err) < 0 ||
+        ava_store_training_get(s->st, e->training_id, &t, err) < 0) {
+        ava_log_error("run %lld vanished: %s", (long long)e->run_id, err);
+        entry_remove(s, e);
+        return false;
+    }
+    const char *ddir = s->cfg.node_data_dir ? s->cfg.node_data_dir : s->cfg.data_dir;
+    int rc = prepare_launch(s, e, &t, "", err);
+    if (rc == 0)
+        rc = ava_exec_paths(ddir, &t, e->number, &np, err);
+    if (rc == 0) {
+        struct ava_job_request req = {.training = t.name,
+                                      .number = e->number,
+                                      .gpus = t.gpus,
+                                      .cpus = t.cpus,
+                                      .mem_bytes = t.mem_bytes,
+                                      .max_runtime_ms = t.max_runtime_ms,
+                                      .grace_ms = s->cfg.grace_ms,
+                                      .run_dir = np.run_dir,
+                                      .log_path = np.log_path};
+        rc = s->ex->submit(s->ex, e->run_id, e->run_dir, &req, id, sizeof id, err);
+    }
+    if (rc == 0) {
+        e->submitted = true;
+        ava_store_run_set_executor(s->st, e->run_id, s->ex->name, id, NULL);
+        snprintf(reason, sizeof reason, "submitted to %s as job %s", s->ex->name, id);
+        ava_store_run_add_event(s->st, e->run_id, ava_now_ms(), "queued", reason, NULL);
+    } else {
+        fail_start(s, &r, err);
+        entry_remove(s, e);
+    }
+    ava_training_free(&t);
+    return rc == 0;
+}
+
+/* Starts queued runs in FIFO order while the head of the queue fits; with a queueing
+ * executor, submits every queued run at once instead. */
 static void tick(struct ava_sched *s) {
+    if (s->ex->queues) {
+        for (struct entry *e = s->head, *next; e; e = next) {
+            next = e->next;
+            if (e->state == AVA_RUN_QUEUED && !e->submitted)
+                submit(s, e);
+        }
+        return;
+    }
     struct entry *e = s->head;
     while (e) {
         struct entry *next = e->next;
@@ -339,6 +426,12 @@ int ava_sched_stop(struct ava_sched *s, int64_t training_id, const char *who, ch
     if (r.state == AVA_RUN_STOPPING)
         return 0; /* already on its way; asking twice is not an error */
     if (r.state == AVA_RUN_CREATING || r.state == AVA_RUN_QUEUED) {
+        if (e && e->submitted) {
+            /* the job must be gone before the run may say stopped */
+            int rc = s->ex->stop(s->ex, r.id, err);
+            if (rc < 0)
+                return rc;
+        }
         snprintf(reason, sizeof reason, "stopped by %s before it started", who);
         r.ended_at = ava_now_ms();
         int rc = store_move(s, &r, AVA_RUN_STOPPED, r.ended_at, reason, err);
@@ -361,38 +454,66 @@ int ava_sched_stop(struct ava_sched *s, int64_t training_id, const char *who, ch
     return 0;
 }
 
-/* Stores the outcome the shim left in the run dir (or failed/lost without one). */
-static void store_outcome(struct ava_sched *s, struct entry *e, struct ava_run *r) {
-    struct ava_exit_record er;
-    char err[AVA_ERRLEN], rerr[AVA_ERRLEN];
-    enum ava_run_state final;
-    if (ava_rundir_read_exit(e->run_dir, &er, rerr) == 0 &&
-        ava_run_state_parse(er.state, &final) == 0) {
-        if (er.stopping_at && r->state == AVA_RUN_RUNNING) {
-            /* the shim began the ending on its own (the time limit): record that step too */
-            if (store_move(s, r, AVA_RUN_STOPPING, er.stopping_at,
-                           final == AVA_RUN_TIMED_OUT ? er.reason : "stop requested", err) < 0)
-                ava_log_error("run %lld: %s", (long long)r->id, err);
-        }
-        r->has_exit = true;
-        r->exit_code = er.exit_code;
-        r->signal = er.signal;
-        r->ended_at = er.ended_at;
-        r->log_start = er.log_start;
-        r->log_end = er.log_end;
-        if (store_move(s, r, final, er.ended_at, er.reason, err) < 0)
-            ava_log_error("run %lld: %s", (long long)r->id, err);
-        return;
+/* Stores the final state without an exit record: what the executor said (fb_state, a
+ * workload manager's view) or failed/lost. A job that "completed" without the shim's record
+ * did not run the training to its end as far as ava can tell: failed too. */
+static void store_fallback(struct ava_sched *s, struct ava_run *r, const char *rerr,
+                           const char *fb_state, const char *fb_reason) {
+    char err[AVA_ERRLEN], reason[AVA_ERRLEN + 320];
+    enum ava_run_state final = AVA_RUN_FAILED;
+    if (fb_state && ava_run_state_parse(fb_state, &final) == 0 && final != AVA_RUN_SUCCEEDED &&
+        ava_run_state_terminal(final)) {
+        snprintf(reason, sizeof reason, "%s", fb_reason ? fb_reason : fb_state);
+        if (r->state == AVA_RUN_QUEUED && final == AVA_RUN_TIMED_OUT)
+            final = AVA_RUN_FAILED; /* a queued run cannot have used up its time */
+    } else if (fb_state) {
+        final = AVA_RUN_FAILED;
+        snprintf(reason, sizeof reason, "lost: %s, but the supervisor left no exit record (%s)",
+                 fb_reason ? fb_reason : fb_state, rerr);
+    } else {
+        snprintf(reason, sizeof reason, "lost: the supervisor ended without an exit record (%s)",
+                 rerr);
     }
-    char reason[AVA_ERRLEN + 64];
-    snprintf(reason, sizeof reason, "lost: the supervisor ended without an exit record (%s)", rerr);
     r->ended_at = ava_now_ms();
-    if (store_move(s, r, AVA_RUN_FAILED, r->ended_at, reason, err) < 0)
+    if (store_move(s, r, final, r->ended_at, reason, err) < 0)
         ava_log_error("run %lld: %s", (long long)r->id, err);
 }
 
-void ava_sched_on_done(void *ctx, int64_t run_id) {
-    struct ava_sched *s = ctx;
+/* Stores the outcome the shim left in the run dir, else the executor's view (fb_state and
+ * fb_reason, may be NULL), else failed/lost. */
+static void store_outcome(struct ava_sched *s, struct entry *e, struct ava_run *r,
+                          const char *fb_state, const char *fb_reason) {
+    struct ava_exit_record er;
+    char err[AVA_ERRLEN], rerr[AVA_ERRLEN];
+    enum ava_run_state final;
+    if (ava_rundir_read_exit(e->run_dir, &er, rerr) < 0 ||
+        ava_run_state_parse(er.state, &final) < 0)
+        return store_fallback(s, r, rerr, fb_state, fb_reason);
+    if (r->state == AVA_RUN_QUEUED) {
+        /* a queueing executor's job ran and ended between two looks: record its start */
+        r->started_at = er.started_at ? er.started_at : er.ended_at;
+        if (store_move(s, r, AVA_RUN_RUNNING, r->started_at, "started", err) < 0)
+            ava_log_error("run %lld: %s", (long long)r->id, err);
+    }
+    if (er.stopping_at && r->state == AVA_RUN_RUNNING) {
+        /* the shim began the ending on its own (the time limit): record that step too */
+        if (store_move(s, r, AVA_RUN_STOPPING, er.stopping_at,
+                       final == AVA_RUN_TIMED_OUT ? er.reason : "stop requested", err) < 0)
+            ava_log_error("run %lld: %s", (long long)r->id, err);
+    }
+    r->has_exit = true;
+    r->exit_code = er.exit_code;
+    r->signal = er.signal;
+    r->ended_at = er.ended_at;
+    r->log_start = er.log_start;
+    r->log_end = er.log_end;
+    if (store_move(s, r, final, er.ended_at, er.reason, err) < 0)
+        ava_log_error("run %lld: %s", (long long)r->id, err);
+}
+
+/* A run's supervisor or job has ended: ingest hook, final state, resources, queue. */
+static void run_ended(struct ava_sched *s, int64_t run_id, const char *fb_state,
+                      const char *fb_reason) {
     struct entry *e = entry_find_run(s, run_id);
     if (!e)
         return;
@@ -402,9 +523,41 @@ void ava_sched_on_done(void *ctx, int64_t run_id) {
         s->on_end(s->on_end_ctx, run_id, e->run_dir);
     if (ava_store_run_get(s->st, e->training_id, e->number, &r, err) == 0 &&
         !ava_run_state_terminal(r.state))
-        store_outcome(s, e, &r);
+        store_outcome(s, e, &r, fb_state, fb_reason);
     entry_remove(s, e);
     tick(s);
+}
+
+void ava_sched_on_done(void *ctx, int64_t run_id) {
+    run_ended(ctx, run_id, NULL, NULL);
+}
+
+void ava_sched_on_ended(void *ctx, int64_t run_id, const char *state, const char *reason) {
+    run_ended(ctx, run_id, state, reason);
+}
+
+void ava_sched_on_started(void *ctx, int64_t run_id, const char *node, const char *gpus) {
+    struct ava_sched *s = ctx;
+    struct entry *e = entry_find_run(s, run_id);
+    struct ava_run r;
+    char err[AVA_ERRLEN], reason[256];
+    if (!e || ava_store_run_get(s->st, e->training_id, e->number, &r, err) < 0)
+        return;
+    if (node && *node && strcmp(r.node, node) != 0)
+        ava_store_run_set_node(s->st, run_id, node, NULL);
+    if (e->state != AVA_RUN_QUEUED)
+        return; /* re-attached after a restart: it was running already */
+    snprintf(e->gpus, sizeof e->gpus, "%s", gpus ? gpus : "");
+    snprintf(r.gpus, sizeof r.gpus, "%s", e->gpus);
+    r.cpus = e->want_cpus;
+    r.mem_bytes = e->want_mem;
+    r.started_at = ava_now_ms();
+    snprintf(reason, sizeof reason, "running on %s (%s job %s)%s%s", node && *node ? node : "?",
+             s->ex->name, r.executor_id, e->gpus[0] ? ", GPUs " : "", e->gpus);
+    if (store_move(s, &r, AVA_RUN_RUNNING, r.started_at, reason, err) < 0)
+        ava_log_error("run %lld: %s", (long long)run_id, err);
+    else
+        e->state = AVA_RUN_RUNNING;
 }
 
 /* Puts one stored active run back under the scheduler's control. Returns the entry of a
@@ -436,9 +589,18 @@ static struct entry *restore_one(struct ava_sched *s, struct ava_run *r) {
         }
     } else if (r->state == AVA_RUN_QUEUED) {
         entry_append(s, e);
+        /* a job submitted by the earlier avad is watched again, not submitted twice */
+        if (s->ex->queues && r->executor_id[0] &&
+            s->ex->attach(s->ex, r->id, e->run_dir, r->executor_id, err) == 0)
+            e->submitted = true;
     } else {
-        ava_pool_claim(s->pool, r->gpus, r->cpus, r->mem_bytes, &e->alloc);
-        e->allocated = true;
+        if (s->ex->queues) {
+            e->submitted = true;
+            snprintf(e->gpus, sizeof e->gpus, "%s", r->gpus);
+        } else {
+            ava_pool_claim(s->pool, r->gpus, r->cpus, r->mem_bytes, &e->alloc);
+            e->allocated = true;
+        }
         entry_append(s, e);
         if (s->ex->attach(s->ex, r->id, e->run_dir, r->executor_id, err) < 0) {
             ava_log_warn("run %lld (%s run %d): %s", (long long)r->id, t.name, r->number, err);
@@ -485,6 +647,10 @@ void ava_sched_each(const struct ava_sched *s, void (*fn)(void *, const struct a
             ava_pool_gpu_list(s->pool, &e->alloc, h.gpus, sizeof h.gpus);
             h.cpus = e->alloc.cpus;
             h.mem = e->alloc.mem;
+        } else if (s->ex->queues && e->state != AVA_RUN_QUEUED) {
+            snprintf(h.gpus, sizeof h.gpus, "%s", e->gpus);
+            h.cpus = e->want_cpus;
+            h.mem = e->want_mem;
         }
         fn(ctx, &h);
     }

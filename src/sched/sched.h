@@ -17,6 +17,9 @@ struct ava_sched;
 struct ava_sched_config {
     const char *data_dir; /* absolute */
     int64_t grace_ms;     /* SIGTERM -> SIGKILL for stop and the time limit */
+    /* where the nodes of a queueing executor see data_dir (shared storage); NULL = the same
+     * path. Paths written for runs (spec.json, the job script) use it. */
+    const char *node_data_dir;
 };
 
 /* Resolves a formatted set reference ("DATASET/FORMAT/PERCENT") seen by group_id: fills dir
@@ -62,6 +65,16 @@ int ava_sched_stop(struct ava_sched *s, int64_t training_id, const char *who, ch
 /* Executor callback: the supervisor of run_id has ended; reads the run dir's exit record,
  * stores the final state, frees the resources and schedules the queue. */
 void ava_sched_on_done(void *ctx, int64_t run_id);
+
+/* Queueing executor callbacks (set on the executor by ava_sched_new; ctx = the scheduler):
+ * a submitted run's job started on node with devices gpus (queued -> running, the node
+ * stored), or ended (state and reason = the executor's view, used when the run dir holds no
+ * exit record). */
+void ava_sched_on_started(void *ctx, int64_t run_id, const char *node, const char *gpus);
+void ava_sched_on_ended(void *ctx, int64_t run_id, const char *state, const char *reason);
+
+/* The executor's name ("local", "slurm"), for the resources view. */
+const char *ava_sched_executor(const struct ava_sched *s);
 
 /* The pool, for the resources view. */
 const struct ava_pool *ava_sched_pool(const struct ava_sched *s);

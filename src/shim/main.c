@@ -90,6 +90,11 @@ static int fail_early(const char *run_dir, const char *msg) {
     return 1;
 }
 
+/* getenv with a const result, for ava_shim_spec_inherit. */
+static const char *env_lookup(const char *name) {
+    return getenv(name);
+}
+
 int main(int argc, char **argv) {
     setup_fds();
     ava_log_set_prefix("ava-shim");
@@ -112,6 +117,7 @@ int main(int argc, char **argv) {
     if (ava_path_join(spec_path, sizeof spec_path, err, run_dir, AVA_RUNDIR_SPEC, NULL) < 0 ||
         ava_shim_spec_load(spec_path, &spec, err) < 0)
         return fail_early(run_dir, err);
+    ava_shim_spec_inherit(spec, env_lookup);
     ava_log_info("training %s run %lld: starting %s", spec->training, (long long)spec->run,
                  spec->entry);
     struct ava_shim_run run = {

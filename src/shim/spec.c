@@ -83,6 +83,17 @@ static int get_int(json_t *obj, const char *key, bool required, int64_t def, int
     return 0;
 }
 
+/* True when name is a portable environment variable name: [A-Za-z_][A-Za-z0-9_]*. */
+static bool env_name_ok(const char *name) {
+    if (!*name || (*name >= '0' && *name <= '9'))
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!(*c == '_' || (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+              (*c >= '0' && *c <= '9')))
+            return false;
+    return true;
+}
+
 /* True when e is "K=V" with a non-empty K. */
 static bool env_entry_ok(const char *e) {
     const char *eq = strchr(e, '=');
@@ -142,8 +153,14 @@ static int fill_spec(json_t *root, struct ava_shim_spec *s, char *err) {
         (r = get_str(root, "log_path", STR_PATH, true, &s->log_path, err)) < 0 ||
         (r = get_str(root, "output_dir", STR_PATH, true, &s->output_dir, err)) < 0 ||
         (r = get_str(root, "metrics_parser", STR_LINE, false, &s->metrics_parser, err)) < 0 ||
-        (r = get_strv(root, "metric_rules", false, &s->metric_rules, &s->nrules, err)) < 0)
+        (r = get_strv(root, "metric_rules", false, &s->metric_rules, &s->nrules, err)) < 0 ||
+        (r = get_strv(root, "inherit_env", false, &s->inherit, &s->ninherit, err)) < 0)
         return r;
+    for (size_t i = 0; i < s->ninherit; i++)
+        if (!env_name_ok(s->inherit[i]))
+            return ava_err(err, AVA_EINVALID,
+                           "spec.json: 'inherit_env' entry %zu ('%.100s') is not a variable name",
+                           i, s->inherit[i]);
     /* one year of runtime / one day of grace are far past any sane setting */
     if ((r = get_int(root, "max_runtime_ms", false, 0, 0, INT64_C(366) * 86400000,
                      &s->max_runtime_ms, err)) < 0 ||
@@ -211,6 +228,7 @@ void ava_shim_spec_free(struct ava_shim_spec *s) {
     free(s->output_dir);
     free(s->metrics_parser);
     ava_shim_strv_free(s->metric_rules);
+    ava_shim_strv_free(s->inherit);
     free(s);
 }
 
@@ -267,6 +285,36 @@ char **ava_shim_build_env(const struct ava_shim_spec *s, const char *resume) {
     env[n++] = ava_xstrdup("AVA_METRICS_FD=3"); /* the SDK pipe, placed there by launch */
     env[n] = NULL;
     return env;
+}
+
+/* Sets "key=value" in the spec's env, replacing an entry for key. */
+static void spec_env_set(struct ava_shim_spec *s, const char *key, const char *value) {
+    size_t klen = strlen(key);
+    char *kv = ava_xasprintf("%s=%s", key, value);
+    for (size_t i = 0; i < s->nenv; i++)
+        if (!strncmp(s->env[i], key, klen) && s->env[i][klen] == '=') {
+            free(s->env[i]);
+            s->env[i] = kv;
+            return;
+        }
+    s->env = ava_xrealloc(s->env, (s->nenv + 2) * sizeof(char *));
+    s->env[s->nenv++] = kv;
+    s->env[s->nenv] = NULL;
+}
+
+void ava_shim_spec_inherit(struct ava_shim_spec *s, const char *(*lookup)(const char *name)) {
+    for (size_t i = 0; i < s->ninherit; i++) {
+        const char *v = lookup(s->inherit[i]);
+        if (!v || strchr(v, '\n'))
+            continue;
+        spec_env_set(s, s->inherit[i], v);
+        if (!strcmp(s->inherit[i], "CUDA_VISIBLE_DEVICES")) {
+            /* the devices the workload manager gave the job are the run's GPUs */
+            spec_env_set(s, "NVIDIA_VISIBLE_DEVICES", v);
+            free(s->gpus);
+            s->gpus = ava_xstrdup(v);
+        }
+    }
 }
 
 char **ava_shim_build_argv(const struct ava_shim_spec *s) {

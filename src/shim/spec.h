@@ -5,7 +5,8 @@
  * NUL or newline bytes, counts and sizes are bounded. Unknown keys are ignored so that a
  * newer avad can add fields. Required: training, run, entry, cwd, log_path, output_dir.
  * Optional: training_id (0), user, group, image, gpus (""), args, env (empty),
- * max_runtime_ms (0 = no limit), grace_ms (30000). */
+ * max_runtime_ms (0 = no limit), grace_ms (30000), inherit_env (names, see
+ * ava_shim_spec_inherit). */
 #ifndef AVA_SHIM_SPEC_H
 #define AVA_SHIM_SPEC_H
 
@@ -37,6 +38,8 @@ struct ava_shim_spec {
     char *metrics_parser; /* a built-in log parser name, NULL for none */
     char **metric_rules;  /* nrules "NAME=REGEX" strings */
     size_t nrules;
+    char **inherit; /* ninherit variable names taken from the shim's own environment */
+    size_t ninherit;
 };
 
 /* Parses and validates the JSON text of a spec. *out belongs to the caller
@@ -64,6 +67,13 @@ int ava_shim_newest_checkpoint(const char *dir, char *out, size_t outlen, char *
  * AVA_RESUME_FROM=<resume> when resume is non-NULL. Returns a NULL-terminated array owned by
  * the caller (ava_shim_strv_free). */
 char **ava_shim_build_env(const struct ava_shim_spec *s, const char *resume);
+
+/* Applies inherit_env: each named variable that lookup (getenv, or a test's) finds is set in
+ * the entry's env, replacing the spec's value. Used under a workload manager (Slurm), which
+ * decides on the node what CUDA_VISIBLE_DEVICES and SLURM_* hold; an inherited
+ * CUDA_VISIBLE_DEVICES also becomes NVIDIA_VISIBLE_DEVICES and the spec's gpus (the devices
+ * the shim samples). Values holding a newline are ignored. */
+void ava_shim_spec_inherit(struct ava_shim_spec *s, const char *(*lookup)(const char *name));
 
 /* Builds argv for execve: entry followed by the args, NULL-terminated. The strings are
  * borrowed from the spec; free only the array (free()). */

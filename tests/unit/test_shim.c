@@ -450,6 +450,46 @@ static void test_spec_parse_bad(void **state) {
     }
 }
 
+/* A fake environment for inherit_env: what Slurm sets on a node. */
+static const char *fake_slurm_env(const char *name) {
+    if (!strcmp(name, "CUDA_VISIBLE_DEVICES"))
+        return "1";
+    if (!strcmp(name, "SLURM_JOB_ID"))
+        return "42";
+    if (!strcmp(name, "BAD"))
+        return "a\nb";
+    return NULL;
+}
+
+/* inherit_env takes the named variables from the shim's environment: Slurm's GPUs replace the
+ * spec's, become NVIDIA_VISIBLE_DEVICES and the sampled GPUs; absent ones change nothing. */
+static void test_spec_inherit_env(void **state) {
+    const char *text =
+        "{\"training\":\"t\",\"run\":1,\"entry\":\"/bin/true\",\"cwd\":\"/\",\"log_path\":"
+        "\"/l\",\"output_dir\":\"/o\",\"gpus\":\"\",\"env\":[\"A=1\",\"CUDA_VISIBLE_DEVICES=\"],"
+        "\"inherit_env\":[\"CUDA_VISIBLE_DEVICES\",\"SLURM_JOB_ID\",\"SLURM_NODELIST\",\"BAD\"]}";
+    struct ava_shim_spec *s;
+    char err[AVA_ERRLEN];
+    assert_int_equal(ava_shim_spec_parse(text, strlen(text), &s, err), 0);
+    assert_int_equal(s->ninherit, 4);
+    ava_shim_spec_inherit(s, fake_slurm_env);
+    assert_string_equal(s->gpus, "1");
+    char **env = ava_shim_build_env(s, NULL);
+    assert_string_equal(env[0], "A=1");
+    assert_string_equal(env[1], "CUDA_VISIBLE_DEVICES=1");
+    assert_string_equal(env[2], "NVIDIA_VISIBLE_DEVICES=1");
+    assert_string_equal(env[3], "SLURM_JOB_ID=42");
+    assert_string_equal(env[4], "AVA_METRICS_FD=3");
+    assert_null(env[5]);
+    ava_shim_strv_free(env);
+    ava_shim_spec_free(s);
+    const char *bad = "{\"training\":\"t\",\"run\":1,\"entry\":\"/bin/true\",\"cwd\":\"/\","
+                      "\"log_path\":\"/l\",\"output_dir\":\"/o\",\"inherit_env\":[\"A=B\"]}";
+    s = (void *)1;
+    assert_int_equal(ava_shim_spec_parse(bad, strlen(bad), &s, err), AVA_EINVALID);
+    assert_non_null(strstr(err, "'inherit_env' entry 0 ('A=B') is not a variable name"));
+}
+
 /* Wait statuses map to state, exit code, signal and reason. */
 static void test_outcome_from_status(void **state) {
     struct ava_exit_record rec;
@@ -857,6 +897,7 @@ int main(void) {
         cmocka_unit_test(test_newest_checkpoint),
         cmocka_unit_test(test_spec_parse_ok),
         cmocka_unit_test(test_spec_parse_bad),
+        cmocka_unit_test(test_spec_inherit_env),
         cmocka_unit_test(test_outcome_from_status),
         cmocka_unit_test(test_run_succeeded),
         cmocka_unit_test(test_run_outcomes),
