@@ -1,6 +1,15 @@
 /* benchclient.c: the keep-alive API client the benchmarks share (see benchclient.h). */
 #include "benchclient.h"
 
+#include "../src/common/file.h"
+#include "../src/common/path.h"
+#include "../src/common/timeutil.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,4 +68,59 @@ long bench_http(struct bench_client *c, const char *path, const char *body) {
 
 json_t *bench_resp_json(const struct bench_client *c) {
     return c->resp.len ? json_loadb(c->resp.data, c->resp.len, 0, NULL) : NULL;
+}
+
+/* Reads DATA/name into out without the trailing newline. Returns 0, or -1 when it is missing
+ * or empty. */
+extern char **environ;
+
+static int read_small(const char *data, const char *name, char *out, size_t outlen) {
+    char path[AVA_PATH_MAX], *txt = NULL;
+    if (ava_path_join(path, sizeof path, NULL, data, name, NULL) < 0 ||
+        ava_file_read_all(path, outlen - 1, &txt, NULL, NULL) < 0)
+        return -1;
+    txt[strcspn(txt, "\r\n")] = '\0';
+    snprintf(out, outlen, "%s", txt);
+    free(txt);
+    return out[0] ? 0 : -1;
+}
+
+int bench_avad_start(struct bench_server *srv, const char *avad, const char *const *extra,
+                     const char *who) {
+    char logpath[AVA_PATH_MAX], token[256];
+    if (ava_path_join(logpath, sizeof logpath, NULL, srv->data, "avad.log", NULL) < 0)
+        return -1;
+    char *argv[64] = {(char *)avad,  "--data",  srv->data, "--listen",
+                      "127.0.0.1:0", "--grace", "2s"};
+    int argc = 7;
+    for (int i = 0; extra && extra[i] && argc < 63; i++)
+        argv[argc++] = (char *)extra[i];
+    argv[argc] = NULL;
+    srv->base[0] = '\0';
+    srv->pid = fork();
+    if (srv->pid < 0)
+        return -1;
+    if (srv->pid == 0) {
+        setpgid(0, 0); /* a ^C reaches the benchmark only, which then stops avad */
+        int nul = open("/dev/null", O_RDONLY);
+        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        dup2(nul, 0);
+        dup2(log, 1);
+        dup2(log, 2);
+        execve(avad, argv, environ);
+        _exit(127);
+    }
+    int64_t deadline = ava_mono_ms() + 10000;
+    while (read_small(srv->data, "endpoint", srv->base, sizeof srv->base) < 0 &&
+           ava_mono_ms() < deadline && waitpid(srv->pid, NULL, WNOHANG) == 0)
+        usleep(10000);
+    if (!srv->base[0] || read_small(srv->data, "admin.token", token, sizeof token) < 0) {
+        char *txt = NULL;
+        ava_file_read_all(logpath, 65536, &txt, NULL, NULL);
+        fprintf(stderr, "%s: avad did not come up; its log:\n%s\n", who, txt ? txt : "");
+        free(txt);
+        return -1;
+    }
+    snprintf(srv->auth, sizeof srv->auth, "Authorization: Bearer %s", token);
+    return 0;
 }

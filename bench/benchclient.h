@@ -25,6 +25,13 @@ struct bench_client {
     const struct bench_server *srv;
 };
 
+/* Starts avad (the binary at avad) in its own process group on a free loopback port with
+ * its data in srv->data, `--grace 2s` and the extra arguments (NULL-terminated, may be NULL),
+ * then reads the endpoint and the admin token it writes into srv. `who` prefixes messages.
+ * Returns 0, or -1 with avad's log shown on stderr. */
+int bench_avad_start(struct bench_server *srv, const char *avad, const char *const *extra,
+                     const char *who);
+
 /* Opens a client of srv whose requests give up after timeout_s. Returns 0 or -1. */
 int bench_client_init(struct bench_client *c, const struct bench_server *srv, long timeout_s);
 /* Closes the client. */

@@ -124,68 +124,6 @@ static int wait_ended(struct bench_client *c, const char *prefix, int want, int 
     return -1;
 }
 
-/* Waits (at most timeout_ms) for file path to be non-empty. Returns 0 or -1 (also when
- * avad died meanwhile). */
-static int await_file(const char *path, pid_t pid, int timeout_ms) {
-    int64_t deadline = ava_mono_ms() + timeout_ms;
-    struct stat st;
-    while (ava_mono_ms() < deadline) {
-        if (stat(path, &st) == 0 && st.st_size > 0)
-            return 0;
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-            return -1;
-        bench_sleep_us(10000);
-    }
-    return -1;
-}
-
-/* Reads DATA/name into out without the trailing newline. Returns 0 or -1. */
-static int read_small(const char *data, const char *name, char *out, size_t outlen) {
-    char path[AVA_PATH_MAX], *txt = NULL;
-    if (ava_path_join(path, sizeof path, NULL, data, name, NULL) < 0 ||
-        ava_file_read_all(path, outlen - 1, &txt, NULL, NULL) < 0)
-        return -1;
-    txt[strcspn(txt, "\r\n")] = '\0';
-    snprintf(out, outlen, "%s", txt);
-    free(txt);
-    return 0;
-}
-
-/* Starts avad in its own process group on a free loopback port in srv->data, then reads
- * the endpoint and the admin token it writes. Returns 0 or -1 (the log is shown). */
-static int avad_start(struct bench_server *srv, const char *avad) {
-    char logpath[AVA_PATH_MAX], endpoint[AVA_PATH_MAX], token[256];
-    if (ava_path_join(logpath, sizeof logpath, NULL, srv->data, "avad.log", NULL) < 0 ||
-        ava_path_join(endpoint, sizeof endpoint, NULL, srv->data, "endpoint", NULL) < 0)
-        return -1;
-    char *argv[] = {(char *)avad, "--data",  srv->data, "--listen", "127.0.0.1:0",
-                    "--cpus",     AVAD_CPUS, "--grace", "2s",       NULL};
-    srv->pid = fork();
-    if (srv->pid < 0)
-        return -1;
-    if (srv->pid == 0) {
-        setpgid(0, 0); /* a ^C reaches the benchmark only, which then stops avad */
-        int nul = open("/dev/null", O_RDONLY);
-        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        dup2(nul, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        execve(avad, argv, environ);
-        _exit(127);
-    }
-    if (await_file(endpoint, srv->pid, 10000) < 0 ||
-        read_small(srv->data, "endpoint", srv->base, sizeof srv->base) < 0 ||
-        read_small(srv->data, "admin.token", token, sizeof token) < 0) {
-        char *txt = NULL;
-        ava_file_read_all(logpath, 65536, &txt, NULL, NULL);
-        fprintf(stderr, "lifecycle: avad did not come up; its log:\n%s\n", txt ? txt : "");
-        free(txt);
-        return -1;
-    }
-    snprintf(srv->auth, sizeof srv->auth, "Authorization: Bearer %s", token);
-    return 0;
-}
-
 /* Fills sid and cmdline argv[1] of pid from /proc. Returns 0 when pid is an ava-shim. */
 static int shim_info(pid_t pid, char *arg1, size_t arg1len, pid_t *sid) {
     char path[64], buf[AVA_PATH_MAX + 64];
@@ -584,7 +522,9 @@ static void header(const struct opts *o) {
 /* The ava phases, in order, on one avad. Returns 0 or -1. */
 static int run_ava(const struct opts *o, struct figures *f) {
     struct bench_client c;
-    if (avad_start(&g_srv, o->avad) < 0 || bench_client_init(&c, &g_srv, 60) < 0)
+    const char *const extra[] = {"--cpus", AVAD_CPUS, NULL};
+    if (bench_avad_start(&g_srv, o->avad, extra, "lifecycle") < 0 ||
+        bench_client_init(&c, &g_srv, 60) < 0)
         return -1;
     header(o);
     printf("avad RSS at start: %.1f MiB\n", bench_proc_kib(g_srv.pid, "status", "VmRSS") / 1024.0);

@@ -15,13 +15,8 @@
 /* plus up to this much, so that submissions do not lock onto slurmctld's scheduling passes */
 #define SLURM_JITTER_US 1000000
 
-/* The Slurm client tools, resolved on $PATH. */
-struct slurm {
-    char sbatch[AVA_PATH_MAX], squeue[AVA_PATH_MAX], scancel[AVA_PATH_MAX], sinfo[AVA_PATH_MAX];
-};
-
 /* Finds the tools and checks that a cluster answers. Returns 0, or -1 with why filled. */
-static int slurm_find(const struct slurm_opts *o, struct slurm *sl, char *why, size_t whylen) {
+int bench_slurm_find(const struct slurm_opts *o, struct slurm_tools *sl, char *why, size_t whylen) {
     if (o->skip)
         return snprintf(why, whylen, "--no-slurm given"), -1;
     if (bench_find_on_path("sbatch", sl->sbatch, sizeof sl->sbatch) < 0 ||
@@ -45,7 +40,7 @@ static int slurm_find(const struct slurm_opts *o, struct slurm *sl, char *why, s
 }
 
 /* Submits `sbatch --parsable -o /dev/null -J name --wrap wrap`. Returns the job id or -1. */
-static long slurm_submit(const struct slurm *sl, const char *name, const char *wrap) {
+long bench_slurm_submit(const struct slurm_tools *sl, const char *name, const char *wrap) {
     struct ava_buf out = {0};
     char *argv[] = {(char *)sl->sbatch, "--parsable", "-o",         "/dev/null", "-J",
                     (char *)name,       "--wrap",     (char *)wrap, NULL};
@@ -56,7 +51,7 @@ static long slurm_submit(const struct slurm *sl, const char *name, const char *w
 }
 
 /* Fills state with `squeue -h -j ID -o %T` ("" once the job left the queue). Returns 0/-1. */
-static int slurm_state(const struct slurm *sl, long id, char *state, size_t len) {
+static int bench_slurm_state(const struct slurm_tools *sl, long id, char *state, size_t len) {
     struct ava_buf out = {0};
     char ids[32];
     snprintf(ids, sizeof ids, "%ld", id);
@@ -77,14 +72,14 @@ static bool slurm_active(const char *s) {
 /* One Slurm latency sample: ms from submitting until squeue says RUNNING (or later); the
  * job is then cancelled and awaited, plus a random pause of 1-2 s, so that the next one finds
  * the node idle (the fairest case for Slurm) at a random point of slurmctld's cycle. */
-static double slurm_one(const struct slurm *sl, const char *name) {
+double bench_slurm_one(const struct slurm_tools *sl, const char *name) {
     char st[64] = "";
     int64_t t0 = bench_mono_us();
-    long id = slurm_submit(sl, name, "sleep 2");
+    long id = bench_slurm_submit(sl, name, "sleep 2");
     if (id < 0)
         return -1;
     while (!bench_stop && bench_mono_us() - t0 < SLURM_JOB_TIMEOUT_MS * 1000LL) {
-        if (slurm_state(sl, id, st, sizeof st) == 0 && strcmp(st, "PENDING") != 0 &&
+        if (bench_slurm_state(sl, id, st, sizeof st) == 0 && strcmp(st, "PENDING") != 0 &&
             strcmp(st, "CONFIGURING") != 0)
             break;
         bench_sleep_us(2000);
@@ -94,19 +89,20 @@ static double slurm_one(const struct slurm *sl, const char *name) {
     snprintf(ids, sizeof ids, "%ld", id);
     char *argv[] = {(char *)sl->scancel, ids, NULL};
     bench_run_argv(argv, NULL, true);
-    for (int i = 0; i < 300 && slurm_state(sl, id, st, sizeof st) == 0 && slurm_active(st); i++)
+    for (int i = 0; i < 300 && bench_slurm_state(sl, id, st, sizeof st) == 0 && slurm_active(st);
+         i++)
         bench_sleep_us(50000);
     bench_sleep_us(SLURM_IDLE_GAP_US + random() % SLURM_JITTER_US);
     return bench_stop ? -1 : ms;
 }
 
 /* Slurm phase 1: submit->running latency of n jobs, one at a time. Fills *p50. */
-static int slurm_latency(const struct slurm *sl, int n, double *p50) {
+static int slurm_latency(const struct slurm_tools *sl, int n, double *p50) {
     char name[64];
     snprintf(name, sizeof name, "ava-bench-lat-%d", (int)getpid());
     double *v = ava_xcalloc((size_t)n, sizeof *v);
     for (int i = 0; i < n; i++) {
-        v[i] = slurm_one(sl, name);
+        v[i] = bench_slurm_one(sl, name);
         if (v[i] < 0) {
             free(v);
             return -1;
@@ -124,7 +120,7 @@ static int slurm_latency(const struct slurm *sl, int n, double *p50) {
 }
 
 /* Counts the jobs named name in the given squeue states (-t list). Returns -1 on error. */
-static int slurm_count(const struct slurm *sl, const char *name, const char *states,
+static int slurm_count(const struct slurm_tools *sl, const char *name, const char *states,
                        const char *match) {
     struct ava_buf out = {0};
     char *argv[] = {(char *)sl->squeue, "-h", "-n", (char *)name, "-t",
@@ -142,12 +138,12 @@ static int slurm_count(const struct slurm *sl, const char *name, const char *sta
 
 /* Slurm phase 2: n `sbatch --wrap true` jobs submitted at once, timed until all left the
  * queue. Fills *per_s. */
-static int slurm_throughput(const struct slurm *sl, int n, double *per_s) {
+int bench_slurm_throughput(const struct slurm_tools *sl, int n, double *per_s) {
     char name[64];
     snprintf(name, sizeof name, "ava-bench-tput-%d", (int)getpid());
     int64_t t0 = bench_mono_us();
     for (int i = 0; i < n && !bench_stop; i++)
-        if (slurm_submit(sl, name, "true") < 0)
+        if (bench_slurm_submit(sl, name, "true") < 0)
             return -1;
     double submit_s = (double)(bench_mono_us() - t0) / 1e6;
     int left = n;
@@ -170,9 +166,9 @@ static int slurm_throughput(const struct slurm *sl, int n, double *per_s) {
 }
 
 int lifecycle_slurm_run(const struct slurm_opts *o, double *p50_ms, double *per_s) {
-    struct slurm sl;
+    struct slurm_tools sl;
     char why[512];
-    if (slurm_find(o, &sl, why, sizeof why) < 0) {
+    if (bench_slurm_find(o, &sl, why, sizeof why) < 0) {
         printf("slurm: skipped: %s\n", why);
         return 0;
     }
@@ -182,7 +178,7 @@ int lifecycle_slurm_run(const struct slurm_opts *o, double *p50_ms, double *per_
     if (slurm_latency(&sl, o->lat_n, p50_ms) < 0)
         return -1;
     fflush(stdout);
-    if (slurm_throughput(&sl, o->tput_n, per_s) < 0)
+    if (bench_slurm_throughput(&sl, o->tput_n, per_s) < 0)
         return -1;
     return 0;
 }

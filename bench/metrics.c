@@ -211,54 +211,6 @@ static int read_report(struct bench_client *c, const char *name, struct report *
     return -1;
 }
 
-/* Reads DATA/name into out without the trailing newline. Returns 0 or -1. */
-static int read_small(const char *data, const char *name, char *out, size_t outlen) {
-    char path[AVA_PATH_MAX], *txt = NULL;
-    if (ava_path_join(path, sizeof path, NULL, data, name, NULL) < 0 ||
-        ava_file_read_all(path, outlen - 1, &txt, NULL, NULL) < 0)
-        return -1;
-    txt[strcspn(txt, "\r\n")] = '\0';
-    snprintf(out, outlen, "%s", txt);
-    free(txt);
-    return out[0] ? 0 : -1;
-}
-
-/* Starts avad in its own process group on a free loopback port in srv->data, then reads
- * the endpoint and the admin token it writes (as in lifecycle.c). Returns 0 or -1. */
-static int avad_start(struct bench_server *srv, const char *avad) {
-    char logpath[AVA_PATH_MAX], token[256];
-    if (ava_path_join(logpath, sizeof logpath, NULL, srv->data, "avad.log", NULL) < 0)
-        return -1;
-    char *argv[] = {(char *)avad,  "--data",  srv->data, "--listen",
-                    "127.0.0.1:0", "--grace", "2s",      NULL};
-    srv->pid = fork();
-    if (srv->pid < 0)
-        return -1;
-    if (srv->pid == 0) {
-        setpgid(0, 0); /* a ^C reaches the benchmark only, which then stops avad */
-        int nul = open("/dev/null", O_RDONLY);
-        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        dup2(nul, 0);
-        dup2(log, 1);
-        dup2(log, 2);
-        execve(avad, argv, environ);
-        _exit(127);
-    }
-    int64_t deadline = ava_mono_ms() + 10000;
-    while (read_small(srv->data, "endpoint", srv->base, sizeof srv->base) < 0 &&
-           ava_mono_ms() < deadline && waitpid(srv->pid, NULL, WNOHANG) == 0)
-        bench_sleep_us(10000);
-    if (!srv->base[0] || read_small(srv->data, "admin.token", token, sizeof token) < 0) {
-        char *txt = NULL;
-        ava_file_read_all(logpath, 65536, &txt, NULL, NULL);
-        fprintf(stderr, "metrics: avad did not come up; its log:\n%s\n", txt ? txt : "");
-        free(txt);
-        return -1;
-    }
-    snprintf(srv->auth, sizeof srv->auth, "Authorization: Bearer %s", token);
-    return 0;
-}
-
 /* Whether pid is an ava-shim leading its session for a run under data (its argv[1]). */
 static bool is_our_shim(pid_t pid, const char *data) {
     char path[64], buf[AVA_PATH_MAX + 64];
@@ -710,7 +662,8 @@ static void header(const struct opts *o) {
 /* The phases, in order, on one avad. Returns 0 or -1. */
 static int run_all(const struct opts *o, struct figures *f) {
     struct bench_client c;
-    if (avad_start(&g_srv, o->avad) < 0 || bench_client_init(&c, &g_srv, 900) < 0)
+    if (bench_avad_start(&g_srv, o->avad, NULL, "metrics") < 0 ||
+        bench_client_init(&c, &g_srv, 900) < 0)
         return -1;
     header(o);
     fflush(stdout);

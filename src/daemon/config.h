@@ -29,7 +29,7 @@ struct avad_config {
     char slurm_args[1024];             /* extra sbatch arguments, blank-separated */
     char slurm_data_dir[AVA_PATH_MAX]; /* the data dir as the nodes see it, "" = the same */
     char slurm_shim[AVA_PATH_MAX];     /* ava-shim as the nodes see it, "" = avad's */
-    int64_t slurm_poll_ms;             /* squeue interval while a job is pending */
+    int64_t slurm_poll_ms;             /* the shortest squeue interval */
     bool verbose;
     bool help, version;
 };

@@ -77,7 +77,7 @@ struct ava_slurm_config {
     const char *partition;  /* NULL or "" = the cluster's default */
     const char *account;    /* NULL or "" = the user's default */
     const char *extra_args; /* extra sbatch arguments separated by blanks, NULL for none */
-    int64_t poll_ms;        /* squeue interval while a job is pending (running: 10x, <= 2 s) */
+    int64_t poll_ms;        /* shortest squeue interval (pending jobs: 1/16 of their age) */
     int64_t cmd_timeout_ms; /* longest wait for one Slurm command */
 };
 

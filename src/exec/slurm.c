@@ -4,11 +4,13 @@
  * on the event loop (the command runs beside the loop, not in it), falling back to
  * `scontrol show job -o` per job when squeue's JSON cannot be had.
  *
- * Polling: every poll_ms while one of the watched jobs has not been seen running (so that
- * `running` follows Slurm's start closely), ten times less often (at most every 2 s) while
- * all run, not at all without jobs. A job that squeue no longer lists has ended (Slurm
- * forgets finished jobs after MinJobAge); the scheduler then trusts the run dir's exit
- * record and falls back to what Slurm said last.
+ * Polling backs off with the age of the youngest job not yet seen running: it is asked about
+ * again after 1/16 of its age, at least poll_ms and at most 2 s later. A job usually starts
+ * within a scheduling pass of its submission or waits much longer, so `running` follows
+ * Slurm's start within a few per cent while a long queue costs one squeue per 2 s. Running
+ * jobs are looked at every 2 s; without jobs nothing is polled. A job that squeue no longer lists
+ * has ended (Slurm forgets finished jobs after MinJobAge); the scheduler then trusts the run dir's
+ * exit record and falls back to what Slurm said last.
  *
  * Stop: a pending job is cancelled; a running one gets SIGTERM on its batch step only
  * (`scancel --batch --signal=TERM`), which is ava-shim, so the shim applies the grace period
@@ -31,7 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUNNING_POLL_MAX_MS 2000
+#define POLL_MAX_MS 2000
+#define POLL_AGE_DIVISOR 16
 #define HARD_CANCEL_AFTER_MS 30000 /* past the grace period */
 #define ARGV_MAX 64
 
@@ -44,6 +47,7 @@ struct job {
     int64_t grace_ms; /* the run's grace period */
     bool hard_sent;   /* scancel without a signal sent */
     uint64_t gen;     /* the newest poll begun when it was added: an older answer cannot know it */
+    int64_t added_at; /* when it was submitted or attached */
     struct job *next;
 };
 
@@ -97,6 +101,7 @@ static struct job *job_add(struct slurm_exec *se, int64_t run_id, const char *id
     snprintf(j->id, sizeof j->id, "%s", id);
     j->grace_ms = grace_ms;
     j->gen = se->poll_gen;
+    j->added_at = ava_now_ms();
     j->next = se->jobs;
     se->jobs = j;
     schedule_poll(se);
@@ -404,12 +409,12 @@ static void on_poll_timer(evutil_socket_t fd, short what, void *arg) {
 static void schedule_poll(struct slurm_exec *se) {
     if (!se->jobs || se->polling || evtimer_pending(se->timer, NULL))
         return;
-    bool waiting = false;
-    for (struct job *j = se->jobs; j && !waiting; j = j->next)
-        waiting = !j->started;
-    int64_t ms = waiting ? se->poll_ms : se->poll_ms * 10;
-    if (!waiting && ms > RUNNING_POLL_MAX_MS)
-        ms = RUNNING_POLL_MAX_MS;
+    int64_t now = ava_now_ms(), ms = POLL_MAX_MS;
+    for (struct job *j = se->jobs; j; j = j->next)
+        if (!j->started && (now - j->added_at) / POLL_AGE_DIVISOR < ms)
+            ms = (now - j->added_at) / POLL_AGE_DIVISOR;
+    if (ms < se->poll_ms)
+        ms = se->poll_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(se->timer, &tv);
 }
@@ -466,7 +471,7 @@ struct ava_executor *ava_exec_slurm_new(struct event_base *base,
     se->partition = dup_or_null(cfg->partition);
     se->account = dup_or_null(cfg->account);
     se->extra = ava_slurm_split_args(cfg->extra_args, NULL);
-    se->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 100;
+    se->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 20;
     se->cmd_timeout_ms = cfg->cmd_timeout_ms > 0 ? cfg->cmd_timeout_ms : 30000;
     se->timer = evtimer_new(base, on_poll_timer, se);
     return &se->base;

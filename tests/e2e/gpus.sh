@@ -6,7 +6,7 @@ avad_start --gpus 0,1
 
 for n in g1 g2; do
     ava train create $n --image ava-pure:host --gpu 1 --entry /bin/sh -- -c \
-        'echo "CVD=$CUDA_VISIBLE_DEVICES NVD=$NVIDIA_VISIBLE_DEVICES"; sleep 2' >/dev/null
+        'echo "CVD=$CUDA_VISIBLE_DEVICES NVD=$NVIDIA_VISIBLE_DEVICES"; sleep 5' >/dev/null
 done
 ava train create g3 --image ava-pure:host --gpu 1 --entry /bin/sh -- -c \
     'echo "CVD=$CUDA_VISIBLE_DEVICES"' >/dev/null

@@ -1,0 +1,296 @@
+/* slurm.c: the Slurm executor benchmark: submit -> running latency and 100-training
+ * throughput through ava (avad --executor slurm) and, in the same run, with raw sbatch on the
+ * same cluster. Latency samples alternate (raw, ava, raw, ava, ...) so that both see the
+ * same moments of the machine; throughput runs ava's batch, then raw's. Prints figures (it
+ * is not a test): its exit status only says whether the measurements could be taken. */
+#include "benchclient.h"
+#include "benchutil.h"
+#include "lifecycle_slurm.h"
+
+#include "../src/common/buf.h"
+#include "../src/common/err.h"
+#include "../src/common/file.h"
+#include "../src/common/path.h"
+#include "../src/common/timeutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TIMEOUT_US (600LL * 1000000)
+
+/* What to measure (command-line options). */
+struct opts {
+    char avad[AVA_PATH_MAX];
+    int lat_n, tput_n;
+};
+
+static struct bench_server g_srv = {.pid = -1};
+
+/* SIGINT/SIGTERM: ask every loop to end so that the cleanup runs. */
+static void on_signal(int sig) {
+    (void)sig;
+    bench_stop = 1;
+}
+
+/* The latest run's state of a training answer (NULL when absent); valid while j lives. */
+static const char *state_of(json_t *j) {
+    return json_string_value(json_object_get(j, "state"));
+}
+
+static bool terminal(const char *s) {
+    return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "timed_out") ||
+                 !strcmp(s, "stopped"));
+}
+
+/* Creates and starts training name (1 CPU, entry with one argument). Returns 0 or -1. */
+static int create(struct bench_client *c, const char *name, const char *entry, const char *arg) {
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "name", name, "image", "ava-pure:host", "cpus", 1,
+                          "entry", entry);
+    if (arg)
+        json_object_set_new(j, "args", json_pack("[s]", arg));
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    long st = bench_http(c, "/trainings", body);
+    free(body);
+    if (st != 201)
+        fprintf(stderr, "slurm: create %s: HTTP %ld %.300s\n", name, st,
+                c->resp.data ? c->resp.data : "");
+    return st == 201 ? 0 : -1;
+}
+
+/* GETs training name and returns a copy of its state in out ("" on failure). */
+static void get_state(struct bench_client *c, const char *name, char *out, size_t len) {
+    char path[160];
+    snprintf(path, sizeof path, "/trainings/%s", name);
+    out[0] = '\0';
+    if (bench_http(c, path, NULL) != 200)
+        return;
+    json_t *j = bench_resp_json(c);
+    snprintf(out, len, "%s", state_of(j) ? state_of(j) : "");
+    json_decref(j);
+}
+
+/* One ava latency sample: ms from sending the POST until GET (every 2 ms, as raw's squeue)
+ * says running; then the training is stopped and awaited, and 1-2 s (random) pass. */
+static double ava_one(struct bench_client *c, int i) {
+    char name[64], st[32] = "", path[160];
+    snprintf(name, sizeof name, "lat-%d", i);
+    int64_t t0 = bench_mono_us();
+    if (create(c, name, "/bin/sleep", "30") < 0)
+        return -1;
+    while (!bench_stop && bench_mono_us() - t0 < TIMEOUT_US) {
+        get_state(c, name, st, sizeof st);
+        if (strcmp(st, "queued") != 0 && strcmp(st, "creating") != 0)
+            break;
+        bench_sleep_us(2000);
+    }
+    double ms = (double)(bench_mono_us() - t0) / 1000.0;
+    if (strcmp(st, "running") != 0) {
+        fprintf(stderr, "slurm: %s is %s, not running\n", name, st);
+        return -1;
+    }
+    snprintf(path, sizeof path, "/trainings/%s/stop", name);
+    bench_http(c, path, "{}");
+    while (!bench_stop && !terminal(st) && bench_mono_us() - t0 < TIMEOUT_US) {
+        bench_sleep_us(50000);
+        get_state(c, name, st, sizeof st);
+    }
+    bench_sleep_us(1000000 + random() % 1000000);
+    return bench_stop ? -1 : ms;
+}
+
+/* Prints one latency line and returns the p50 of v (n values, sorted here). */
+static double report_latency(const char *what, double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, bench_cmp_double);
+    double p50 = bench_percentile(v, n, 0.5);
+    printf("%s: p50 %.1f ms  p99 %.1f ms  min %.1f ms  max %.1f ms\n", what, p50,
+           bench_percentile(v, n, 0.99), v[0], v[n - 1]);
+    return p50;
+}
+
+/* Latency: n samples each of raw sbatch and of ava, alternating. Fills the p50s. */
+static int latency(struct bench_client *c, const struct slurm_tools *sl, int n, double *raw_p50,
+                   double *ava_p50) {
+    double *raw = ava_xcalloc((size_t)n, sizeof *raw), *ava = ava_xcalloc((size_t)n, sizeof *ava);
+    char name[64];
+    snprintf(name, sizeof name, "ava-bench-raw-%d", (int)getpid());
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        raw[i] = bench_slurm_one(sl, name);
+        ava[i] = raw[i] < 0 ? -1 : ava_one(c, i);
+        if (raw[i] < 0 || ava[i] < 0)
+            rc = -1;
+    }
+    if (rc == 0) {
+        *raw_p50 = report_latency("raw sbatch submit->running (`sbatch --wrap 'sleep 2'`, squeue "
+                                  "polled every 2 ms)",
+                                  raw, n);
+        *ava_p50 = report_latency("ava submit->running (POST /api/v1/trainings, GET polled every "
+                                  "2 ms until running)",
+                                  ava, n);
+        printf("  (%d samples each, alternating raw and ava, idle node, 1-2 s apart)\n", n);
+    }
+    free(raw);
+    free(ava);
+    return rc;
+}
+
+/* Counts trainings named tput-*: *ended terminal, *ok succeeded. Returns 0 or -1. */
+static int count_ended(struct bench_client *c, int *ended, int *ok) {
+    if (bench_http(c, "/trainings", NULL) != 200)
+        return -1;
+    json_t *j = bench_resp_json(c), *t;
+    size_t i;
+    *ended = *ok = 0;
+    json_array_foreach(json_object_get(j, "trainings"), i, t) {
+        const char *nm = json_string_value(json_object_get(t, "name"));
+        if (nm && !strncmp(nm, "tput-", 5)) {
+            *ended += terminal(state_of(t));
+            *ok += state_of(t) && !strcmp(state_of(t), "succeeded");
+        }
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* Throughput through ava: n trainings of /bin/true created at once, timed until all ended. */
+static int ava_throughput(struct bench_client *c, int n, double *per_s) {
+    int64_t t0 = bench_mono_us();
+    char name[64];
+    for (int i = 0; i < n && !bench_stop; i++) {
+        snprintf(name, sizeof name, "tput-%d", i);
+        if (create(c, name, "/bin/true", NULL) < 0)
+            return -1;
+    }
+    double submit_s = (double)(bench_mono_us() - t0) / 1e6;
+    int ended = 0, ok = 0;
+    while (!bench_stop && ended < n && bench_mono_us() - t0 < TIMEOUT_US) {
+        bench_sleep_us(50000);
+        if (count_ended(c, &ended, &ok) < 0)
+            return -1;
+    }
+    if (ended < n)
+        return -1;
+    double wall = (double)(bench_mono_us() - t0) / 1e6;
+    *per_s = n / wall;
+    printf("ava %d short trainings (/bin/true): %.2f s from the first POST until all ended = %.1f "
+           "trainings/s\n  (creating took %.2f s = %.0f creates/s; %d succeeded)\n",
+           n, wall, *per_s, submit_s, n / submit_s, ok);
+    return 0;
+}
+
+/* Stops avad and removes its data dir (its jobs ended or were stopped by then). */
+static void cleanup(void) {
+    if (g_srv.pid > 0) {
+        kill(g_srv.pid, SIGTERM);
+        waitpid(g_srv.pid, NULL, 0);
+        g_srv.pid = -1;
+    }
+    if (g_srv.data[0]) {
+        char err[AVA_ERRLEN];
+        if (ava_rm_rf(g_srv.data, err) < 0)
+            fprintf(stderr, "slurm: %s\n", err);
+        g_srv.data[0] = '\0';
+    }
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: slurm [--avad PATH] [--latency N] [--throughput N]\n"
+               "  needs a Slurm cluster that answers (SLURM_CONF; bench/run-slurm starts one)\n"
+               "  defaults: --latency 20 --throughput 100\n");
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o) {
+    o->avad[0] = '\0';
+    if (ava_exe_dir(o->avad, sizeof o->avad - 16) == 0)
+        strcat(o->avad, "/../avad");
+    o->lat_n = 20;
+    o->tput_n = 100;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--avad") && v)
+            snprintf(o->avad, sizeof o->avad, "%s", v), i++;
+        else if (!strcmp(a, "--latency") && v)
+            o->lat_n = atoi(v), i++;
+        else if (!strcmp(a, "--throughput") && v)
+            o->tput_n = atoi(v), i++;
+        else
+            return usage(stderr), -1;
+    }
+    return o->lat_n > 0 && o->tput_n > 0 ? 0 : (usage(stderr), -1);
+}
+
+/* Prints the header: when, where, with what. */
+static void header(const struct opts *o) {
+    struct utsname u;
+    uname(&u);
+    time_t now = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    printf("ava Slurm executor benchmark, %s, Linux %s, %ld online CPUs\n", when, u.release,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("avad: %s --executor slurm, data in %s (%s); cluster of SLURM_CONF=%s\n", o->avad,
+           g_srv.data, bench_fs_name(g_srv.data), getenv("SLURM_CONF"));
+}
+
+/* Prints one judged line. */
+static void judge(const char *what, double ratio) {
+    printf("  [%s]  %-58s %.2fx\n", ratio <= 1.1 ? "met    " : "NOT MET", what, ratio);
+}
+
+int main(int argc, char **argv) {
+    struct opts o;
+    if (parse_opts(argc, argv, &o) < 0)
+        return 2;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    srandom((unsigned)time(NULL));
+    struct slurm_tools sl;
+    struct slurm_opts so = {0};
+    char why[512];
+    if (bench_slurm_find(&so, &sl, why, sizeof why) < 0) {
+        fprintf(stderr, "slurm: no cluster: %s\n", why);
+        return 1;
+    }
+    const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(g_srv.data, sizeof g_srv.data, "%s/ava-bench-slurm-XXXXXX", tmp);
+    if (!mkdtemp(g_srv.data))
+        return perror("mkdtemp"), 1;
+    const char *const extra[] = {"--executor", "slurm", NULL};
+    struct bench_client c;
+    if (bench_avad_start(&g_srv, o.avad, extra, "slurm") < 0 ||
+        bench_client_init(&c, &g_srv, 120) < 0) {
+        cleanup();
+        return 1;
+    }
+    header(&o);
+    fflush(stdout);
+    double raw_p50 = NAN, ava_p50 = NAN, raw_tput = NAN, ava_tput = NAN;
+    int rc = latency(&c, &sl, o.lat_n, &raw_p50, &ava_p50);
+    fflush(stdout);
+    if (rc == 0)
+        rc = ava_throughput(&c, o.tput_n, &ava_tput);
+    fflush(stdout);
+    if (rc == 0)
+        rc = bench_slurm_throughput(&sl, o.tput_n, &raw_tput);
+    bench_client_free(&c);
+    cleanup();
+    if (rc < 0) {
+        fprintf(stderr, "slurm: a measurement failed%s\n", bench_stop ? " (interrupted)" : "");
+        return 1;
+    }
+    printf("\nsummary (target: ava's overhead <= 1.1x raw sbatch):\n");
+    judge("submit->running p50, ava / raw sbatch", ava_p50 / raw_p50);
+    char what[96];
+    snprintf(what, sizeof what, "time for %d short trainings, ava / raw sbatch", o.tput_n);
+    judge(what, raw_tput / ava_tput);
+    return 0;
+}
