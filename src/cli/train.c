@@ -411,6 +411,16 @@ static void show_spec(const json_t *t) {
     else
         snprintf(buf, sizeof buf, "not started");
     cli_print_kv("state:", buf);
+    const json_t *runs = json_object_get(t, "runs");
+    const json_t *last = json_array_get(runs, json_array_size(runs) - 1);
+    const char *ex = last ? cli_jstr(last, "executor") : NULL;
+    if (ex && strcmp(ex, "local") != 0 && cli_jstr(last, "executor_id")) {
+        /* a workload manager's run: its job id and node, to look it up there */
+        snprintf(buf, sizeof buf, "%s job %s%s%s", ex, cli_jstr(last, "executor_id"),
+                 cli_jstr(last, "node") ? " on " : "",
+                 cli_jstr(last, "node") ? cli_jstr(last, "node") : "");
+        cli_print_kv("executor:", buf);
+    }
     cli_print_kv("log:", cli_jstr(t, "log_path"));
     cli_print_kv("output dir:", cli_jstr(t, "output_dir"));
 }

@@ -8,6 +8,8 @@
  *   events      appended by the shim: "<unix ms> <state> <reason>" one per line
  *   exit        written by the shim (atomically) as its very last act: the final state
  *   shim.log    the shim's own diagnostics (stderr)
+ *   job.sh, slurm-started  with the Slurm executor: the batch script avad submits, and the
+ *               line it writes on the node as it starts ("NODE CUDA_VISIBLE_DEVICES")
  * After spec.json only the shim writes here; the training never gets this directory's path.
  *
  * spec.json (JSON object):

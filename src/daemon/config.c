@@ -33,7 +33,7 @@ const char avad_usage[] =
     "  --slurm-args ARGS    extra sbatch arguments, separated by blanks\n"
     "  --slurm-data-dir DIR the data dir as the nodes see it (default: the same path)\n"
     "  --slurm-shim PATH    ava-shim as the nodes see it (default: avad's)\n"
-    "  --slurm-poll DUR     shortest squeue interval (default 20ms; see the guide)\n"
+    "  --slurm-poll DUR     shortest squeue interval (default 100ms; see the guide)\n"
     "  -v, --verbose        debug logging\n"
     "  -h, --help | --version\n"
     "Durations take s, m, h, d (90s, 72h); sizes K, M, G, T.\n";
@@ -211,7 +211,7 @@ int avad_config_parse(int argc, char **argv, struct avad_config *cfg, char *err)
     cfg->grace_ms = 30000;
     cfg->http_timeout_ms = 60000;
     strcpy(cfg->executor, "local");
-    cfg->slurm_poll_ms = 20;
+    cfg->slurm_poll_ms = 100;
     /* the file first, so that flags override it wherever they stand */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -4,13 +4,19 @@
  * on the event loop (the command runs beside the loop, not in it), falling back to
  * `scontrol show job -o` per job when squeue's JSON cannot be had.
  *
- * Polling backs off with the age of the youngest job not yet seen running: it is asked about
- * again after 1/16 of its age, at least poll_ms and at most 2 s later. A job usually starts
- * within a scheduling pass of its submission or waits much longer, so `running` follows
- * Slurm's start within a few per cent while a long queue costs one squeue per 2 s. Running
- * jobs are looked at every 2 s; without jobs nothing is polled. A job that squeue no longer lists
- * has ended (Slurm forgets finished jobs after MinJobAge); the scheduler then trusts the run dir's
- * exit record and falls back to what Slurm said last.
+ * Seeing a job start: the batch script's first act, before it execs the shim, is to write
+ * RUN_DIR/slurm-started (the node's name and CUDA_VISIBLE_DEVICES) with a shell builtin. avad
+ * looks for that file (a stat, no Slurm RPC) every 1/64 of the youngest pending job's age,
+ * at least every 5 ms and at most every 250 ms, so `running` follows the job's real start by
+ * a few ms without loading slurmctld. squeue is the authority for everything else (and sees
+ * starts too, where the shared storage shows new files late): it is asked again after 1/16
+ * of the youngest pending job's age, at least poll_ms and at most 2 s later; running jobs are
+ * looked at every 2 s; without jobs nothing is polled. A job usually starts within a
+ * scheduling pass of its submission or waits much longer, so a long queue costs one squeue
+ * per 2 s. Ends are seen the same way: the shim's exit record (its last act) is looked for
+ * every 250 ms; squeue, every 2 s, sees the ends that leave no record. A job that squeue no longer
+ * lists has ended (Slurm forgets finished jobs after MinJobAge); the scheduler then trusts the run
+ * dir's exit record and falls back to what Slurm said last.
  *
  * Stop: a pending job is cancelled; a running one gets SIGTERM on its batch step only
  * (`scancel --batch --signal=TERM`), which is ava-shim, so the shim applies the grace period
@@ -26,15 +32,22 @@
 #include "../common/file.h"
 #include "../common/log.h"
 #include "../common/path.h"
+#include "../common/rundir.h"
 #include "../common/timeutil.h"
 
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define POLL_MAX_MS 2000
 #define POLL_AGE_DIVISOR 16
+#define MARKER "slurm-started" /* written by the batch script as it starts */
+#define MARKER_MIN_MS 5
+#define MARKER_MAX_MS 250
+#define MARKER_AGE_DIVISOR 64
+#define EXIT_CHECK_MS 250
 #define HARD_CANCEL_AFTER_MS 30000 /* past the grace period */
 #define ARGV_MAX 64
 
@@ -48,6 +61,7 @@ struct job {
     bool hard_sent;   /* scancel without a signal sent */
     uint64_t gen;     /* the newest poll begun when it was added: an older answer cannot know it */
     int64_t added_at; /* when it was submitted or attached */
+    char run_dir[AVA_PATH_MAX]; /* as avad sees it */
     struct job *next;
 };
 
@@ -58,10 +72,11 @@ struct slurm_exec {
     char **extra; /* extra sbatch arguments */
     int64_t poll_ms, cmd_timeout_ms;
     struct job *jobs;
-    struct event *timer;
-    bool polling;      /* a squeue is in flight */
-    uint64_t poll_gen; /* polls begun so far */
-    bool destroyed;    /* destroy came while polling: the poll's callback frees */
+    struct event *timer;  /* squeue */
+    struct event *mtimer; /* looks for start markers and exit records */
+    bool polling;         /* a squeue is in flight */
+    uint64_t poll_gen;    /* polls begun so far */
+    bool destroyed;       /* destroy came while polling: the poll's callback frees */
 };
 
 /* What the shim takes from the node's environment: the devices Slurm gave the job and the
@@ -75,6 +90,7 @@ static const char *const slurm_inherit[] = {"CUDA_VISIBLE_DEVICES",
                                             NULL};
 
 static void schedule_poll(struct slurm_exec *se);
+static void schedule_marker_check(struct slurm_exec *se);
 
 static struct job *job_find(struct slurm_exec *se, int64_t run_id) {
     for (struct job *j = se->jobs; j; j = j->next)
@@ -95,16 +111,18 @@ static void job_remove(struct slurm_exec *se, struct job *j) {
 
 /* Starts watching job id for run_id. */
 static struct job *job_add(struct slurm_exec *se, int64_t run_id, const char *id,
-                           int64_t grace_ms) {
+                           const char *run_dir, int64_t grace_ms) {
     struct job *j = ava_xcalloc(1, sizeof *j);
     j->run_id = run_id;
     snprintf(j->id, sizeof j->id, "%s", id);
     j->grace_ms = grace_ms;
     j->gen = se->poll_gen;
     j->added_at = ava_now_ms();
+    snprintf(j->run_dir, sizeof j->run_dir, "%s", run_dir);
     j->next = se->jobs;
     se->jobs = j;
     schedule_poll(se);
+    schedule_marker_check(se);
     return j;
 }
 
@@ -126,7 +144,13 @@ static int write_job_script(struct slurm_exec *se, const char *run_dir,
     ava_buf_printf(&b,
                    "#!/bin/sh\n# ava: training %s, run %d (written by avad; runs on the node)\n",
                    req->training, req->number);
-    ava_buf_puts(&b, "exec ");
+    /* the start marker first (builtins only: nothing to fork), then the shim */
+    ava_buf_puts(&b, "printf '%s %s\\n' \"${SLURMD_NODENAME:-}\" \"${CUDA_VISIBLE_DEVICES:-}\" >");
+    struct ava_buf marker = {0};
+    ava_buf_printf(&marker, "%s/%s", req->run_dir, MARKER);
+    shell_quote(&b, marker.data);
+    ava_buf_free(&marker);
+    ava_buf_puts(&b, "\nexec ");
     shell_quote(&b, se->shim_path);
     ava_buf_puts(&b, " ");
     shell_quote(&b, req->run_dir);
@@ -198,7 +222,7 @@ static int slurm_submit(struct ava_executor *ex, int64_t run_id, const char *run
                     res.out.len ? res.out.data : "");
     if (r == 0) {
         snprintf(id, idlen, "%.*s", (int)n, res.out.data);
-        job_add(se, run_id, id, req->grace_ms);
+        job_add(se, run_id, id, run_dir, req->grace_ms);
         ava_log_info("run %lld: Slurm job %s submitted", (long long)run_id, id);
     }
     ava_buf_free(&res.out);
@@ -248,11 +272,10 @@ static int slurm_stop(struct ava_executor *ex, int64_t run_id, char *err) {
 
 static int slurm_attach(struct ava_executor *ex, int64_t run_id, const char *run_dir,
                         const char *id, char *err) {
-    (void)run_dir;
     struct slurm_exec *se = (struct slurm_exec *)ex;
     if (!id || !*id || strspn(id, "0123456789") != strlen(id))
         return ava_err(err, AVA_ENOTFOUND, "no Slurm job id was recorded for the run");
-    job_add(se, run_id, id, 30000);
+    job_add(se, run_id, id, run_dir, 30000);
     return 0;
 }
 
@@ -360,6 +383,86 @@ static void apply_poll(struct slurm_exec *se, const struct ava_slurm_job *jobs, 
     free(rep);
 }
 
+/* Reads a start marker ("NODE GPUS\n") into node and gpus. Returns false when it is not
+ * there (yet). */
+static bool read_marker(const char *path, char *node, size_t nlen, char *gpus, size_t glen) {
+    char *text;
+    size_t len;
+    if (ava_file_read_all(path, 4096, &text, &len, NULL) < 0)
+        return false;
+    char *nl = strchr(text, '\n');
+    if (!nl) { /* being written: look again next time */
+        free(text);
+        return false;
+    }
+    *nl = '\0';
+    char *sp = strchr(text, ' ');
+    if (sp)
+        *sp = '\0';
+    snprintf(node, nlen, "%s", text);
+    snprintf(gpus, glen, "%s", sp ? sp + 1 : "");
+    if (strspn(gpus, "0123456789,") != strlen(gpus))
+        gpus[0] = '\0'; /* UUIDs or MIG names: squeue's indices are used instead */
+    free(text);
+    return true;
+}
+
+/* The file timer: reports the jobs whose batch script has started (the marker) and those
+ * whose shim has written its exit record (the scheduler reads it), without asking Slurm. */
+static void on_marker_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct slurm_exec *se = arg;
+    struct report rep[32];
+    int nrep = 0;
+    char path[AVA_PATH_MAX + 32];
+    for (struct job *j = se->jobs, *next; j && nrep < 32; j = next) {
+        next = j->next;
+        struct report *r = &rep[nrep];
+        memset(r, 0, sizeof *r);
+        r->run_id = j->run_id;
+        if (!j->started) {
+            snprintf(path, sizeof path, "%s/%s", j->run_dir, MARKER);
+            if (read_marker(path, r->node, sizeof r->node, r->gpus, sizeof r->gpus)) {
+                j->started = true;
+                nrep++;
+            }
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", j->run_dir, AVA_RUNDIR_EXIT);
+        if (access(path, F_OK) == 0) {
+            r->ended = true;
+            snprintf(r->state, sizeof r->state, "failed");
+            snprintf(r->reason, sizeof r->reason, "Slurm job %s ended", j->id);
+            job_remove(se, j);
+            nrep++;
+        }
+    }
+    for (int i = 0; i < nrep; i++) {
+        if (rep[i].ended && se->base.ended)
+            se->base.ended(se->base.done_ctx, rep[i].run_id, rep[i].state, rep[i].reason);
+        else if (!rep[i].ended && se->base.started)
+            se->base.started(se->base.done_ctx, rep[i].run_id, rep[i].node, rep[i].gpus);
+    }
+    schedule_marker_check(se);
+}
+
+/* Arms the file timer: fast while a job is young and not seen starting, every
+ * EXIT_CHECK_MS while jobs run, not at all without jobs (see the file comment). */
+static void schedule_marker_check(struct slurm_exec *se) {
+    if (!se->mtimer || evtimer_pending(se->mtimer, NULL) || !se->jobs)
+        return;
+    int64_t now = ava_now_ms(), ms = EXIT_CHECK_MS;
+    for (struct job *j = se->jobs; j; j = j->next)
+        if (!j->started) {
+            int64_t m = (now - j->added_at) / MARKER_AGE_DIVISOR;
+            m = m < MARKER_MIN_MS ? MARKER_MIN_MS : m > MARKER_MAX_MS ? MARKER_MAX_MS : m;
+            ms = m < ms ? m : ms;
+        }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(se->mtimer, &tv);
+}
+
 static void slurm_free(struct slurm_exec *se);
 
 /* squeue has answered (or failed). */
@@ -432,7 +535,8 @@ static void slurm_free(struct slurm_exec *se) {
 static void slurm_destroy(struct ava_executor *ex) {
     struct slurm_exec *se = (struct slurm_exec *)ex;
     event_free(se->timer);
-    se->timer = NULL;
+    event_free(se->mtimer);
+    se->timer = se->mtimer = NULL;
     if (se->polling)
         se->destroyed = true; /* on_squeue frees it */
     else
@@ -471,8 +575,9 @@ struct ava_executor *ava_exec_slurm_new(struct event_base *base,
     se->partition = dup_or_null(cfg->partition);
     se->account = dup_or_null(cfg->account);
     se->extra = ava_slurm_split_args(cfg->extra_args, NULL);
-    se->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 20;
+    se->poll_ms = cfg->poll_ms > 0 ? cfg->poll_ms : 100;
     se->cmd_timeout_ms = cfg->cmd_timeout_ms > 0 ? cfg->cmd_timeout_ms : 30000;
     se->timer = evtimer_new(base, on_poll_timer, se);
+    se->mtimer = evtimer_new(base, on_marker_timer, se);
     return &se->base;
 }

@@ -46,6 +46,7 @@ id=$(last_run hello executor_id)
 expect_match "the run shows its job id" "$id" "^[0-9]+$"
 expect_eq "and its node" "$(last_run hello node)" "localhost"
 expect_eq "the run records the executor" "$(last_run hello executor)" "slurm"
+expect_match "ava train show names job and node" "$(ava train show hello)" "executor: +slurm job $id on localhost"
 log=$(ava train logs hello)
 expect_match "the log has the marker line" "$log" "==== ava: training hello run 1 started"
 expect_match "and the job's output, with Slurm's job id" "$log" "job=$id"

@@ -256,6 +256,14 @@ static void test_flag_errors_name_the_problem(void **state) {
         {{"--grace", "-5s"}, "'-5s'"},
         {{"--grace", "10 s"}, "'10 s'"},
         {{"--http-timeout", "500ms"}, "http-timeout"},
+        {{"--executor", "k8s"}, "executor: 'k8s' is not local or slurm"},
+        {{"--slurm-data-dir", "shared/ava"},
+         "slurm-data-dir: 'shared/ava' is not an absolute path"},
+        {{"--slurm-shim", "ava-shim"}, "slurm-shim: 'ava-shim' is not an absolute path"},
+        {{"--slurm-poll", "5ms"}, "slurm-poll: must be from 10ms to 60s"},
+        {{"--slurm-poll", "2m"}, "slurm-poll"},
+        {{"--slurm-args", "a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7"},
+         "slurm-args: more than 32 arguments"},
         {{"positional"}, "unexpected argument 'positional'"},
         {{"-x"}, "'-x'"},
     };
@@ -268,6 +276,29 @@ static void test_flag_errors_name_the_problem(void **state) {
         CHECK(strstr(err, cases[i].msg) != NULL, "case %zu (%s): message '%s' lacks '%s'", i,
               cases[i].args[0], err, cases[i].msg);
     }
+}
+
+/* The executor and its Slurm settings, from flags and from the file's keys. */
+static void test_slurm_settings(void **state) {
+    (void)state;
+    struct avad_config c;
+    char err[AVA_ERRLEN] = "";
+    assert_int_equal(PARSE(&c, err, "--data", "/d"), 0);
+    assert_string_equal(c.executor, "local");
+    assert_int_equal(c.slurm_poll_ms, 100);
+    const char *path = write_file("slurm.ini", "[avad]\nexecutor = slurm\nslurm_partition = gpu\n"
+                                               "slurm_account = vision\nslurm_args = --qos=high "
+                                               "--exclusive\nslurm_data_dir = /mnt/ava\n");
+    assert_int_equal(PARSE(&c, err, "--config", path, "--slurm-poll", "50ms", "--slurm-shim",
+                           "/opt/ava/ava-shim"),
+                     0);
+    assert_string_equal(c.executor, "slurm");
+    assert_string_equal(c.slurm_partition, "gpu");
+    assert_string_equal(c.slurm_account, "vision");
+    assert_string_equal(c.slurm_args, "--qos=high --exclusive");
+    assert_string_equal(c.slurm_data_dir, "/mnt/ava");
+    assert_string_equal(c.slurm_shim, "/opt/ava/ava-shim");
+    assert_int_equal(c.slurm_poll_ms, 50);
 }
 
 /* An unknown flag is reported as unknown wherever it stands, also as the last argument. */
@@ -329,8 +360,12 @@ static void test_config_file_missing_or_unreadable(void **state) {
 static void test_usage_mentions_every_flag(void **state) {
     (void)state;
     static const char *const flags[] = {
-        "--config", "--data",  "--listen", "--gpus",    "--cpus", "--mem",     "--max-runtime",
-        "--grace",  "--share", "--shim",   "--verbose", "--help", "--version", "--http-timeout"};
+        "--config",        "--data",         "--listen",         "--gpus",
+        "--cpus",          "--mem",          "--max-runtime",    "--grace",
+        "--share",         "--shim",         "--verbose",        "--help",
+        "--version",       "--http-timeout", "--executor",       "--slurm-partition",
+        "--slurm-account", "--slurm-args",   "--slurm-data-dir", "--slurm-shim",
+        "--slurm-poll"};
     for (size_t i = 0; i < N_ELEMS(flags); i++)
         CHECK(strstr(avad_usage, flags[i]) != NULL, "usage lacks %s", flags[i]);
 }
@@ -344,6 +379,7 @@ int main(void) {
         cmocka_unit_test(test_config_file_sets_everything),
         cmocka_unit_test(test_flags_override_the_file_in_any_order),
         cmocka_unit_test(test_flag_errors_name_the_problem),
+        cmocka_unit_test(test_slurm_settings),
         cmocka_unit_test(test_unknown_last_flag_is_reported_as_unknown),
         cmocka_unit_test(test_config_file_errors_name_file_and_line),
         cmocka_unit_test(test_config_file_missing_or_unreadable),

@@ -421,7 +421,9 @@ static void test_executor_submit_and_follow(void **state) {
     assert_string_equal(read_back(f, "sbatch.args"), want);
     assert_string_equal(read_back(f, "job.sh"),
                         "#!/bin/sh\n# ava: training demo, run 2 (written by avad; runs on the "
-                        "node)\nexec '/opt/ava/libexec/ava-shim' '/shared/ava/runs/5/2'\n");
+                        "node)\nprintf '%s %s\\n' \"${SLURMD_NODENAME:-}\" "
+                        "\"${CUDA_VISIBLE_DEVICES:-}\" >'/shared/ava/runs/5/2/slurm-started'\n"
+                        "exec '/opt/ava/libexec/ava-shim' '/shared/ava/runs/5/2'\n");
     /* pending: nothing is reported */
     struct timeval tv = {0, 100000};
     event_base_loopexit(f->base, &tv);
@@ -437,6 +439,43 @@ static void test_executor_submit_and_follow(void **state) {
     assert_string_equal(f->end_state, "succeeded");
     assert_string_equal(f->end_reason, "Slurm job 123: COMPLETED");
     assert_int_equal(f->started, 1);
+}
+
+/* The batch script's start marker reports the start before squeue does (a half-written
+ * marker, no newline yet, is not taken); the exit record reports the end. */
+static void test_executor_start_marker(void **state) {
+    struct fx *f = *state;
+    char id[64], err[AVA_ERRLEN], path[256];
+    squeue_says(f, "{\"jobs\":[{\"job_id\":123,\"job_state\":\"PENDING\"}]}");
+    struct ava_job_request req = {.training = "t",
+                                  .number = 1,
+                                  .cpus = 1,
+                                  .max_runtime_ms = 1000,
+                                  .run_dir = "/r",
+                                  .log_path = "/l"};
+    assert_int_equal(f->ex->submit(f->ex, 7, f->dir, &req, id, sizeof id, err), 0);
+    snprintf(path, sizeof path, "%s/slurm-started", f->dir);
+    assert_int_equal(ava_file_write_atomic(path, "n9 2", 4, 0644, NULL), 0);
+    struct timeval tv = {0, 50000};
+    event_base_loopexit(f->base, &tv);
+    event_base_dispatch(f->base);
+    assert_int_equal(f->started, 0);
+    assert_int_equal(ava_file_write_atomic(path, "n9 2\n", 5, 0644, NULL), 0);
+    LOOP_UNTIL(f, f->started == 1);
+    assert_string_equal(f->node, "n9");
+    assert_string_equal(f->gpus, "2");
+    /* squeue's RUNNING afterwards is not a second start */
+    squeue_says(f, "{\"jobs\":[{\"job_id\":123,\"job_state\":\"RUNNING\"}]}");
+    tv.tv_usec = 300000;
+    event_base_loopexit(f->base, &tv);
+    event_base_dispatch(f->base);
+    assert_int_equal(f->started, 1);
+    assert_int_equal(f->ended, 0);
+    /* the shim's exit record ends it before squeue says so (the scheduler reads the record) */
+    snprintf(path, sizeof path, "%s/exit", f->dir);
+    assert_int_equal(ava_file_write_atomic(path, "state=succeeded\n", 16, 0644, NULL), 0);
+    LOOP_UNTIL(f, f->ended == 1);
+    assert_string_equal(f->end_reason, "Slurm job 123 ended");
 }
 
 /* stop: a pending job is cancelled; a running one gets SIGTERM on its batch step; a job that
@@ -500,6 +539,7 @@ int main(void) {
         cmocka_unit_test(test_gres_states_and_args),
         cmocka_unit_test(test_cmd_run),
         cmocka_unit_test_setup_teardown(test_executor_submit_and_follow, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_executor_start_marker, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_executor_stop_attach_and_lost, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_executor_submit_failures, fx_setup, fx_teardown),
     };
