@@ -127,7 +127,11 @@ static char *downsampled(struct req *rq, const struct ava_series *s, int max_poi
     int64_t *steps, *times;
     double *values;
     size_t n;
-    if (ava_store_series_points(api->st, s->id, -1, 0, &steps, &values, &times, NULL, &n, err) < 0)
+    int level;
+    /* a long series is downsampled from its buckets' first, last, min and max points (at
+     * least max_points buckets: every output bucket sees one's extremes), not every row */
+    if (ava_store_series_sample(api->st, s->id, (size_t)max_points, &steps, &values, &times, &n,
+                                &level, err) < 0)
         return NULL;
     double *x = ava_xmalloc((n ? n : 1) * sizeof *x);
     size_t *keep = ava_xmalloc((n ? n : 1) * sizeof *keep);

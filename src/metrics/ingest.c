@@ -66,9 +66,8 @@ int ava_metrics_ingest_run(struct ava_store *st, int64_t run_id, const char *run
         if (!nl)
             break; /* a partial line: the next call will see its end */
         size_t n = (size_t)(nl - (buf + pos));
-        struct ava_lp_line l;
-        int pr = ava_lp_parse(buf + pos, n, &l, NULL);
-        if (pr == 0 && ava_lp_to_point(&l, &batch[nb], NULL) == 0)
+        int pr = ava_lp_line_point(buf + pos, n, &batch[nb], NULL);
+        if (pr == 0)
             nb++;
         else if (pr != AVA_ENOTFOUND)
             skipped++;

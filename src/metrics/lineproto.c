@@ -4,6 +4,7 @@
 
 #include "../common/err.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -494,6 +495,182 @@ int ava_lp_to_point_ava_sdk(const struct ava_lp_line *l, struct ava_point *p, ch
         }
     }
     return ava_lp_to_point(l, p, err);
+}
+
+/* ---- lines straight to points: the one shape ava-shim writes, fast ---- */
+
+/* Character classes of a metric name ([A-Za-z0-9._/-]) and a phase ([a-z0-9_]). */
+static bool name_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '/' || c == '-';
+}
+
+static bool phase_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Reads 1-18 decimal digits (so no overflow) at *i; false otherwise. */
+static bool digits18(const char *s, size_t n, size_t *i, int64_t *v) {
+    size_t start = *i;
+    int64_t x = 0;
+    while (*i < n && s[*i] >= '0' && s[*i] <= '9' && *i - start < 18)
+        x = x * 10 + (s[(*i)++] - '0');
+    *v = x;
+    return *i > start && (*i == n || s[*i] < '0' || s[*i] > '9');
+}
+
+/* True when s[*i..] starts with the literal lit (advancing past it). */
+static bool lit(const char *s, size_t n, size_t *i, const char *lit, size_t len) {
+    if (n - *i < len || memcmp(s + *i, lit, len) != 0)
+        return false;
+    *i += len;
+    return true;
+}
+
+/* 10^0..10^27, exact in a double up to 10^22 and in an x87 long double up to 10^27. */
+static const long double pow10l_exact[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                           1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                           1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                           1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+
+/* m x 10^e correctly rounded to a double without strtod, when that is cheap and provably
+ * exact: m and 10^|e| exact in a double (Clinger's fast path), or, with an x87 long double
+ * (64-bit significand), in that, unless its one rounding leaves the result within one unit
+ * of a double's rounding midpoint (where rounding twice could differ from rounding once).
+ * False when neither applies (the caller uses strtod). */
+static bool decimal_to_double(uint64_t m, int e, double *out) {
+    if (m == 0) {
+        *out = 0.0;
+        return true;
+    }
+    if (m <= (1ull << 53) && e >= -22 && e <= 22) {
+        *out = e < 0 ? (double)m / (double)pow10l_exact[-e] : (double)m * (double)pow10l_exact[e];
+        return true;
+    }
+#if LDBL_MANT_DIG == 64
+    if (e < -27 || e > 27)
+        return false;
+    long double x = e < 0 ? (long double)m / pow10l_exact[-e] : (long double)m * pow10l_exact[e];
+    uint64_t sig;
+    memcpy(&sig, &x, sizeof sig);           /* the x87 format's 64-bit significand comes first */
+    unsigned low = (unsigned)(sig & 0x7ff); /* the 11 bits a double does not keep */
+    if (low >= 0x3ff && low <= 0x401)
+        return false;
+    double d = (double)x;
+    if (!(fabs(d) >= DBL_MIN) || !isfinite(d)) /* subnormal: fewer bits kept */
+        return false;
+    *out = d;
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* Reads a decimal float field value -?(d+(.d*)?|.d+)([eE][+-]?d+)? ending at ',' (as the
+ * full parser does, strictly); false for anything else, for over 127 bytes, and for values
+ * that are not finite (the full parser then says why). */
+static bool float_at(const char *s, size_t n, size_t *i, double *v) {
+    size_t at = *i, k = at, digits = 0, sig = 0;
+    uint64_t m = 0;
+    int e = 0, exp = 0;
+    bool neg = k < n && s[k] == '-';
+    k += neg;
+    for (int dot = 0; dot < 2; dot++) {
+        for (; k < n && s[k] >= '0' && s[k] <= '9'; k++, digits++) {
+            if (sig < 19 && (m || s[k] != '0')) {
+                m = m * 10 + (uint64_t)(s[k] - '0');
+                sig++;
+                e -= dot;
+            } else if (m || s[k] != '0') {
+                sig++; /* too many significant digits: strtod */
+            } else {
+                e -= dot; /* a leading zero after the point */
+            }
+        }
+        if (dot || k >= n || s[k] != '.')
+            break;
+        k++;
+    }
+    if (digits == 0)
+        return false;
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        bool eneg = k < n && s[k] == '-';
+        k += k < n && (s[k] == '-' || s[k] == '+');
+        size_t ed = k;
+        for (; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+            exp = exp < 10000 ? exp * 10 + (s[k] - '0') : exp;
+        if (k == ed)
+            return false;
+        e += eneg ? -exp : exp;
+    }
+    if (k >= n || s[k] != ',' || k - at > 127)
+        return false;
+    if (sig > 19 || !decimal_to_double(m, e, v)) {
+        char buf[128];
+        memcpy(buf, s + at, k - at);
+        buf[k - at] = 0;
+        *v = strtod(buf, NULL);
+        if (!isfinite(*v))
+            return false;
+    } else if (neg) {
+        *v = -*v;
+    }
+    *i = k;
+    return true;
+}
+
+/* Fills p from a line of exactly the shape ava-shim writes,
+ * NAME[,phase=P][,epoch=E] value=V,step=Si[ T], with what ava_lp_parse + ava_lp_to_point
+ * would give. False for anything else, valid or not: the caller then uses the full parser. */
+static bool shim_line(const char *s, size_t n, struct ava_point *p) {
+    size_t i = 0;
+    while (i < n && i < AVA_METRIC_NAME_MAX && name_char((unsigned char)s[i]))
+        i++;
+    if (i == 0 || i >= n || (s[i] != ',' && s[i] != ' '))
+        return false;
+    memcpy(p->name, s, i);
+    p->name[i] = 0;
+    p->phase[0] = 0;
+    p->epoch = -1;
+    if (lit(s, n, &i, ",phase=", 7)) {
+        size_t at = i;
+        while (i < n && i - at < AVA_METRIC_PHASE_MAX && phase_char((unsigned char)s[i]))
+            i++;
+        if (i == at || i >= n || (s[i] != ',' && s[i] != ' '))
+            return false;
+        memcpy(p->phase, s + at, i - at);
+        p->phase[i - at] = 0;
+    }
+    if (lit(s, n, &i, ",epoch=", 7) && !digits18(s, n, &i, &p->epoch))
+        return false;
+    if (!lit(s, n, &i, " value=", 7) || !float_at(s, n, &i, &p->value) ||
+        !lit(s, n, &i, ",step=", 6) || !digits18(s, n, &i, &p->step) || !lit(s, n, &i, "i", 1))
+        return false;
+    p->time_ms = 0;
+    if (i == n)
+        return true;
+    int64_t sec, ns;
+    size_t at = ++i; /* the timestamp: up to 19 digits, read as seconds and nanoseconds */
+    if (s[at - 1] != ' ' || n - at < 10 || n - at > 19)
+        return false;
+    size_t split = n - 9;
+    if (!digits18(s, split, &i, &sec) || i != split || !digits18(s, n, &i, &ns) || i != n ||
+        sec > INT64_MAX / 1000000000 - 1)
+        return false;
+    p->time_ms = sec * 1000 + ns / 1000000;
+    return true;
+}
+
+int ava_lp_line_point(const char *s, size_t n, struct ava_point *p, bool *fast) {
+    bool f = shim_line(s, n, p);
+    if (fast)
+        *fast = f;
+    if (f)
+        return 0;
+    struct ava_lp_line l;
+    int r = ava_lp_parse(s, n, &l, NULL);
+    return r == 0 ? ava_lp_to_point(&l, p, NULL) : r;
 }
 
 /* ---- formatting ---- */

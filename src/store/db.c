@@ -80,6 +80,17 @@ static const char *const migrations[] = {
     " epoch INTEGER, PRIMARY KEY(series_id, step)) STRICT, WITHOUT ROWID;",
     /* 4: the node a run ran on (a Slurm executor's node; the host's name for local runs) */
     "ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT '';",
+    /* 5: per-series buckets of 64, 512 and 4096 consecutive points (first, last, min, max),
+     * kept at ingest, that long series are downsampled from; buckets_ok = 0 (the existing
+     * series) has them rebuilt from the points when first needed */
+    "ALTER TABLE metric_series ADD COLUMN buckets_ok INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE metric_buckets(series_id INTEGER NOT NULL REFERENCES metric_series(id)"
+    " ON DELETE CASCADE, level INTEGER NOT NULL, bucket INTEGER NOT NULL,"
+    " first_step INTEGER NOT NULL, first_value REAL NOT NULL, first_time INTEGER NOT NULL,"
+    " last_step INTEGER NOT NULL, last_value REAL NOT NULL, last_time INTEGER NOT NULL,"
+    " min_step INTEGER NOT NULL, min_value REAL NOT NULL, min_time INTEGER NOT NULL,"
+    " max_step INTEGER NOT NULL, max_value REAL NOT NULL, max_time INTEGER NOT NULL,"
+    " PRIMARY KEY(series_id, level, bucket)) STRICT, WITHOUT ROWID;",
 };
 
 int store_fail(struct ava_store *st, const char *what, char *err) {

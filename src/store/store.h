@@ -281,6 +281,11 @@ struct ava_series {
     double min, max;
 };
 
+/* A series' summary at coarser resolutions, kept at ingest: level 0 groups its points (in
+ * step order) in buckets of 64 consecutive points, level 1 of 512, level 2 of 4096, each
+ * bucket remembering its first, last, min and max points (table metric_buckets). */
+#define AVA_METRIC_BUCKET_LEVELS 3
+
 /* Stores a batch of a run's points and the run's new ingest offset in one transaction (so a
  * crash on either side loses and duplicates nothing): each point goes into its (name, phase)
  * series, created on first use, keyed by step (a step seen again replaces the value); the
@@ -301,6 +306,16 @@ int ava_store_series_find(struct ava_store *st, int64_t run_id, const char *name
 int ava_store_series_points(struct ava_store *st, int64_t series_id, int64_t after_step,
                             size_t limit, int64_t **steps, double **values, int64_t **times,
                             int64_t **epochs, size_t *n, char *err);
+/* The points to downsample a series to about min_buckets points from: when the series has
+ * at least min_buckets buckets at some level, the first, last, min and max points of each
+ * bucket of the coarsest such level, in step order, each step once (the series' first and
+ * last points included); else (or min_buckets 0) every point. *level gets the level used, -1
+ * for every point. Buckets found out of date (a database from before them, a step stored out
+ * of order) are rebuilt first, which reads the series once. Arrays as for
+ * ava_store_series_points. */
+int ava_store_series_sample(struct ava_store *st, int64_t series_id, size_t min_buckets,
+                            int64_t **steps, double **values, int64_t **times, size_t *n,
+                            int *level, char *err);
 /* Stores the SHA-256 of a run's report token (AVA_REPORT_TOKEN). */
 int ava_store_run_set_report_token(struct ava_store *st, int64_t run_id, const char *hash,
                                    char *err);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # metrics.sh: points from the SDK pipe, log parsers and the HTTP report endpoint reach the
-# series API; ingest is exactly once across two kill -9 of avad; downsampling, raw pages and
-# the live stream; bad lines are refused one by one.
+# series API; ingest is exactly once across two kill -9 of avad (points and the series'
+# buckets); downsampling, raw pages and the live stream; bad lines are refused one by one.
 . "$(dirname "$0")/lib.sh"
 avad_start --cpus 4
 
@@ -19,6 +19,24 @@ sleep 1.3
 avad_kill9
 avad_start --cpus 4
 ava train wait many --timeout 60s >/dev/null
+buckets=$(python3 - "$AVA_DATA/ava.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+sid, ok = db.execute("select id, buckets_ok from metric_series where name = 'n'").fetchone()
+out = [ok]
+for level in (0, 1, 2):
+    n, bad = db.execute("""select count(*), sum(first_step != (select min(step) from metric_points p
+        where p.series_id = b.series_id and p.step >= b.first_step) or min_value != (select min(value)
+        from metric_points p where p.series_id = b.series_id and p.step between b.first_step and
+        b.last_step) or max_value != (select max(value) from metric_points p where p.series_id =
+        b.series_id and p.step between b.first_step and b.last_step)) from metric_buckets b
+        where series_id = ? and level = ?""", (sid, level)).fetchone()
+    out += [n, bad]
+print(*out)
+PY
+)
+# checked before any query could rebuild them: kept at ingest, through the kill -9s
+expect_eq "the series' buckets (64, 512, 4096 points) match its points" "$buckets" "1 1563 0 196 0 25 0"
 res=$(api GET '/trainings/many/metrics/n?phase=train&max_points=50' | cut -d' ' -f2-)
 expect_eq "all 100,000 points are stored" "$(echo "$res" | jget count)" "100000"
 read -r total distinct < <(python3 - "$AVA_DATA/ava.db" <<'PY'

@@ -15,6 +15,7 @@
 #include "../../src/common/sha256.h"
 #include "../../src/common/timeutil.h"
 #include "../../src/exec/exec.h"
+#include "../../src/metrics/ingest.h"
 #include "../../src/sched/pool.h"
 #include "../../src/sched/sched.h"
 #include "../../src/store/store.h"
@@ -900,6 +901,128 @@ static void test_admin_creates_groups(void **state) {
     json_decref(j);
 }
 
+/* ---- metrics ---- */
+
+/* The run dir of admin's training name's latest run (created). */
+static void run_dir_of(struct afx *f, const char *name, char *dir, size_t len, int64_t *run_id) {
+    int64_t tid;
+    struct ava_run r = latest_run(f, name, &tid);
+    char num[16], ids[32];
+    snprintf(ids, sizeof ids, "%lld", (long long)tid);
+    snprintf(num, sizeof num, "%d", r.number);
+    assert_int_equal(ava_path_join(dir, len, NULL, f->dir, "runs", ids, num, NULL), 0);
+    assert_int_equal(ava_mkdir_p(dir, 0755, NULL), 0);
+    *run_id = r.id;
+}
+
+static double wave(int64_t i) {
+    return i == 61234 ? 1e6 : (double)((i * 7919) % 1000) / 1000.0;
+}
+
+/* Appends the shim's lines of steps [from, to) of loss/train to the run's metrics file, and
+ * text after them (may be NULL). */
+static void append_metrics(const char *dir, int64_t from, int64_t to, const char *text) {
+    char path[AVA_PATH_MAX];
+    assert_int_equal(ava_path_join(path, sizeof path, NULL, dir, "metrics", NULL), 0);
+    FILE *fp = fopen(path, "a");
+    assert_non_null(fp);
+    for (int64_t i = from; i < to; i++)
+        fprintf(fp, "loss,phase=train value=%.17g,step=%lldi %lld\n", wave(i), (long long)i,
+                (1764130000000LL + i) * 1000000);
+    if (text)
+        fputs(text, fp);
+    fclose(fp);
+}
+
+/* Ingests what the run's file holds; returns the points stored. */
+static int64_t ingest(struct afx *f, int64_t run_id, const char *dir) {
+    int64_t total = 0, pts;
+    int more = 1;
+    char err[AVA_ERRLEN] = "";
+    while (more) {
+        CHECK(ava_metrics_ingest_run(f->st, run_id, dir, &pts, NULL, &more, err) == 0, "%s", err);
+        total += pts;
+    }
+    return total;
+}
+
+/* Checks a downsampled answer: count, the flag, n points of the exact format in step order
+ * from first to last, each the stored point of its step; returns whether the spike is in. */
+static bool check_curve(json_t *j, json_int_t count, size_t n, json_int_t first, json_int_t last) {
+    assert_int_equal(jint(j, "count"), count);
+    assert_true(json_is_true(json_object_get(j, "downsampled")));
+    json_t *pts = json_object_get(j, "points");
+    CHECK(json_array_size(pts) == n, "%zu points, want %zu", json_array_size(pts), n);
+    bool spike = false;
+    json_int_t prev = -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_array_get(pts, i);
+        json_int_t step = jint(p, "step");
+        CHECK(json_object_size(p) == 3 && step > prev, "point %zu", i);
+        CHECK(json_number_value(json_object_get(p, "value")) == wave(step), "value of %lld",
+              (long long)step);
+        CHECK(jint(p, "time") == 1764130000000LL + step, "time of %lld", (long long)step);
+        spike |= step == 61234;
+        prev = step;
+    }
+    assert_int_equal(jint(json_array_get(pts, 0), "step"), first);
+    assert_int_equal(jint(json_array_get(pts, n - 1), "step"), last);
+    return spike;
+}
+
+/* Points from the run's metrics file (by offset, a partial last line waiting for its end),
+ * served downsampled: a long series from its buckets, a live one with its newest point. */
+static void test_metrics_ingest_and_downsample(void **state) {
+    struct afx *f = *state;
+    json_decref(create(f, "curve", 0, 1));
+    char dir[AVA_PATH_MAX];
+    int64_t run_id, off;
+    run_dir_of(f, "curve", dir, sizeof dir, &run_id);
+    append_metrics(dir, 0, 100000, "loss,phase=train value=0.5,step=100000i");
+    assert_int_equal(ingest(f, run_id, dir), 100000);
+    assert_int_equal(ingest(f, run_id, dir), 0);
+    char err[AVA_ERRLEN] = "";
+    assert_int_equal(ava_store_metrics_offset(f->st, run_id, &off, err), 0);
+    struct stat sb;
+    char path[AVA_PATH_MAX];
+    assert_int_equal(ava_path_join(path, sizeof path, NULL, dir, "metrics", NULL), 0);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(off, sb.st_size - (off_t)strlen("loss,phase=train value=0.5,step=100000i"));
+    json_t *j = req(f, "GET", "/api/v1/trainings/curve/metrics/loss?max_points=1000", ADMIN_TOKEN,
+                    NULL, 200);
+    assert_true(check_curve(j, 100000, 1000, 0, 99999)); /* from 1563 buckets of 64 */
+    json_decref(j);
+    j = req(f, "GET", "/api/v1/trainings/curve/metrics/loss?max_points=3000", ADMIN_TOKEN, NULL,
+            200);
+    assert_true(check_curve(j, 100000, 3000, 0, 99999)); /* from every point */
+    json_decref(j);
+    /* the partial line completed, and more: the answer follows the live series */
+    append_metrics(dir, 0, 0, " 1764130100000000000\n");
+    append_metrics(dir, 100001, 100100, NULL);
+    assert_int_equal(ingest(f, run_id, dir), 100);
+    int64_t off2;
+    assert_int_equal(ava_store_metrics_offset(f->st, run_id, &off2, err), 0);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(off2, sb.st_size); /* every line taken, each once */
+    j = req(f, "GET", "/api/v1/trainings/curve/metrics/loss?max_points=1000", ADMIN_TOKEN, NULL,
+            200);
+    assert_int_equal(jint(j, "count"), 100100);
+    json_t *pts = json_object_get(j, "points");
+    assert_int_equal(json_array_size(pts), 1000);
+    assert_int_equal(jint(json_array_get(pts, 999), "step"), 100099);
+    json_decref(j);
+    /* raw pages are unchanged */
+    j = req(f, "GET", "/api/v1/trainings/curve/metrics/loss?since_step=99998&limit=3", ADMIN_TOKEN,
+            NULL, 200);
+    pts = json_object_get(j, "points");
+    assert_int_equal(json_array_size(pts), 3);
+    assert_int_equal(jint(json_array_get(pts, 0), "step"), 99999);
+    assert_int_equal(jint(json_array_get(pts, 1), "step"), 100000);
+    assert_int_equal(jint(json_array_get(pts, 1), "time"), 1764130100000);
+    assert_false(json_is_true(json_object_get(j, "downsampled")));
+    json_decref(j);
+}
+
 #define S(fn) cmocka_unit_test_setup_teardown(fn, afx_setup, afx_teardown)
 
 int main(void) {
@@ -920,6 +1043,7 @@ int main(void) {
         S(test_logs_serve_the_run_range),
         S(test_admin_creates_user_whose_token_works),
         S(test_admin_creates_groups),
+        S(test_metrics_ingest_and_downsample),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -1,5 +1,6 @@
-/* test_metrics.c: src/metrics line protocol (parser, formatter, point mappings) and LTTB
- * downsampling; the log parsers are in test_metrics_logparse.c. */
+/* test_metrics.c: src/metrics line protocol (parser, formatter, point mappings, the fast
+ * path of lines straight to points) and LTTB downsampling; the log parsers are in
+ * test_metrics_logparse.c, ingest into the store in test_store.c and test_api.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -710,6 +711,156 @@ static void test_lttb_sine_keeps_peaks(void **state) {
     }
 }
 
+/* ---- lines straight to points (the ingest's fast path) ---- */
+
+/* Parses line both ways: the ingest's (fast path or not, as fast_expected says) and the full
+ * parser's, and checks that they agree on the outcome and the point. */
+static void same_as_full_parser(const char *line, int fast_expected) {
+    struct ava_point a, b;
+    struct ava_lp_line l;
+    bool fast = false;
+    memset(&a, 0x5a, sizeof a);
+    memset(&b, 0x5a, sizeof b);
+    int ra = ava_lp_line_point(line, strlen(line), &a, &fast);
+    int rb = ava_lp_parse(line, strlen(line), &l, NULL);
+    if (rb == 0)
+        rb = ava_lp_to_point(&l, &b, NULL);
+    CHECK(fast_expected < 0 || fast == (fast_expected != 0), "%s: fast path %d", line, fast);
+    CHECK((ra == 0) == (rb == 0), "%s: %d vs the full parser's %d", line, ra, rb);
+    if (ra != 0)
+        return;
+    CHECK(!strcmp(a.name, b.name) && !strcmp(a.phase, b.phase), "%s: name/phase", line);
+    CHECK(a.step == b.step && a.epoch == b.epoch && a.time_ms == b.time_ms,
+          "%s: step %" PRId64 "/%" PRId64 " epoch %" PRId64 "/%" PRId64 " time %" PRId64
+          "/%" PRId64,
+          line, a.step, b.step, a.epoch, b.epoch, a.time_ms, b.time_ms);
+    CHECK(memcmp(&a.value, &b.value, sizeof a.value) == 0, "%s: value %.17g vs %.17g", line,
+          a.value, b.value);
+}
+
+static void test_lp_line_point_hand_picked(void **state) {
+    (void)state;
+    static const char *const fast[] = {
+        "loss value=0.5,step=0i",
+        "loss,phase=train value=0.5,step=12i 1764130000123456789",
+        "a.b/c-d_e,phase=val_2,epoch=3 value=-1.25e-3,step=999i 1764130000000000000",
+        "x,epoch=007 value=1.,step=1i",
+        "x value=.5,step=1i",
+        "x value=-0,step=1i",
+        "x value=1E+300,step=1i",
+        "x value=0.9999990000010001,step=1i 1000000000",
+        "x value=123456789012345678901234567890,step=1i",
+        "x value=0.000000000000000000000000000000001,step=1i",
+        "x value=4.9406564584124654e-324,step=1i",
+        "x value=2.2250738585072011e-308,step=1i",
+        "x value=9007199254740993,step=1i",
+        "x value=1.7976931348623157e308,step=1i",
+        "x value=0.1,step=999999999999999999i 9223372035999999999",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx value=1,step=1i",
+        "x,phase=abcdefghijklmnop value=1,step=1i",
+    };
+    for (size_t i = 0; i < N_ELEMS(fast); i++)
+        same_as_full_parser(fast[i], 1);
+    static const char *const slow[] = {
+        "",
+        "# comment",
+        "x value=1,step=1i\\r",
+        "x value=1,step=1u",
+        "x value=1i,step=1i",
+        "x value=t,step=1i",
+        "x value=1,step=-1i",
+        "x value=1,step=1i  5",
+        "x value=1,step=1i 5",
+        "x value=1,step=1i 1764130000000000000 ",
+        "x value=1,step=1i 9223372036854775807",
+        "x value=1,step=1i 99999999999999999999",
+        "x value=1e999,step=1i",
+        "x value=nan,step=1i",
+        "x value=1,step=1i,z=2",
+        "x,epoch=1,phase=val value=1,step=1i",
+        "x,phase=Val value=1,step=1i",
+        "x,phase= value=1,step=1i",
+        "x,phase=abcdefghijklmnopq value=1,step=1i",
+        "x,foo=1 value=1,step=1i",
+        "x step=1i,value=1",
+        "x value=1,step=1i ,",
+        "#x value=1,step=1i",
+        "x\\ y value=1,step=1i",
+        " x value=1,step=1i",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx value=1,step=1i",
+        "x,epoch=1234567890123456789 value=1,step=1i",
+        "x value=+1,step=1i",
+        "x value=1e,step=1i",
+        "x value=-,step=1i",
+        "x value=1..2,step=1i",
+        "x value=1,step=1234567890123456789i",
+    };
+    for (size_t i = 0; i < N_ELEMS(slow); i++)
+        same_as_full_parser(slow[i], 0);
+    /* a value token over 127 bytes goes to the full parser, which refuses it */
+    char big[300];
+    snprintf(big, sizeof big, "x value=0.%0200d,step=1i", 1);
+    same_as_full_parser(big, 0);
+}
+
+/* A random finite double from random bits. */
+static double random_double(void) {
+    for (;;) {
+        uint64_t bits = ((uint64_t)rand() << 62) ^ ((uint64_t)rand() << 31) ^ (uint64_t)rand();
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        if (isfinite(d))
+            return d;
+    }
+}
+
+/* Values in every form a writer could give them: shortest-ish, 15-17 digits, short
+ * decimals, exponents, and 18-19 digits near the midpoint of two doubles; each must come out
+ * exactly as strtod reads it. */
+static void test_lp_line_point_random_values(void **state) {
+    (void)state;
+    srand(20261126);
+    static const char *const fmts[] = {"%.17g", "%.16g", "%.15g", "%.6g", "%.3e", "%.19g"};
+    char line[200], num[64];
+    for (int i = 0; i < 300000; i++) {
+        double v;
+        switch (i % 4) {
+        case 0:
+            v = random_double();
+            break;
+        case 1:
+            v = (double)rand() / RAND_MAX;
+            break;
+        case 2:
+            v = ldexp((double)rand() / RAND_MAX, rand() % 200 - 100);
+            break;
+        default:
+            v = (double)(rand() % 100000) * pow(10, rand() % 40 - 20);
+            break;
+        }
+        snprintf(num, sizeof num, fmts[i % N_ELEMS(fmts)], v);
+        if (i % 5 == 4) { /* near the midpoint of two doubles: where rounding twice is wrong */
+            long double mid = ((long double)v + (long double)nextafter(v, INFINITY)) / 2;
+            snprintf(num, sizeof num, i % 10 == 4 ? "%.19Lg" : "%.18Lg", mid);
+        }
+        snprintf(line, sizeof line, "m,phase=train value=%s,step=%di %lld", num, i,
+                 1764130000000000000LL + i);
+        struct ava_point p;
+        bool fast = false;
+        double want = strtod(num, NULL);
+        int r = ava_lp_line_point(line, strlen(line), &p, &fast);
+        if (!isfinite(want)) {
+            CHECK(r != 0, "%s: accepted", line);
+            continue;
+        }
+        CHECK(r == 0 && fast, "%s: r %d fast %d", line, r, fast);
+        CHECK(memcmp(&p.value, &want, sizeof want) == 0, "%s: %.17g, strtod %.17g", line, p.value,
+              want);
+        if (i % 16 == 0)
+            same_as_full_parser(line, 1);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lp_good_lines),
@@ -728,6 +879,8 @@ int main(void) {
         cmocka_unit_test(test_lttb_random_series),
         cmocka_unit_test(test_lttb_million_points),
         cmocka_unit_test(test_lttb_sine_keeps_peaks),
+        cmocka_unit_test(test_lp_line_point_hand_picked),
+        cmocka_unit_test(test_lp_line_point_random_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include "../../src/common/path.h"
 #include "../../src/store/store.h"
 
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include <unistd.h>
 
 /* the schema version the migrations in src/store/db.c end at */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -922,6 +923,244 @@ static void test_runs_add_event_without_state_change(void **state) {
     assert_int_equal(r.state, AVA_RUN_CREATING);
 }
 
+/* ---- metrics: points, summaries, buckets ---- */
+
+/* A run to store points in (world + run); returns its id. */
+static int64_t metrics_run(struct fx *f) {
+    struct world w;
+    struct ava_run r;
+    mkworld(f->st, &w);
+    mkrun(f->st, w.tid, 1000, &r);
+    return r.id;
+}
+
+/* Stores steps [from, to) of series name/phase "train" with value v(step) and time
+ * 1764130000000 + step, in batches of 5000 (as the ingest does), offset at the step. */
+static void put_steps(struct fx *f, int64_t run, const char *name, int64_t from, int64_t to,
+                      double (*v)(int64_t)) {
+    struct ava_point *pts = calloc(5000, sizeof *pts);
+    char err[AVA_ERRLEN] = "";
+    for (int64_t i = from; i < to;) {
+        size_t n = 0;
+        for (; i < to && n < 5000; i++, n++) {
+            snprintf(pts[n].name, sizeof pts[n].name, "%s", name);
+            snprintf(pts[n].phase, sizeof pts[n].phase, "train");
+            pts[n].step = i;
+            pts[n].value = v(i);
+            pts[n].time_ms = 1764130000000 + i;
+            pts[n].epoch = -1;
+        }
+        CHECK(ava_store_metrics_ingest(f->st, run, pts, n, i, err) == 0, "ingest: %s", err);
+    }
+    free(pts);
+}
+
+/* One point of series name/phase "train". */
+static struct ava_point point(const char *name, int64_t step, double value, int64_t epoch) {
+    struct ava_point p = {.step = step, .value = value, .time_ms = 1764130000000, .epoch = epoch};
+    snprintf(p.name, sizeof p.name, "%s", name);
+    snprintf(p.phase, sizeof p.phase, "train");
+    return p;
+}
+
+static struct ava_series series_of(struct fx *f, int64_t run, const char *name) {
+    struct ava_series s;
+    char err[AVA_ERRLEN] = "";
+    CHECK(ava_store_series_find(f->st, run, name, "train", &s, err) == 0, "%s", err);
+    return s;
+}
+
+static double v_line(int64_t i) {
+    return 1.0 / (1.0 + 1e-3 * (double)i);
+}
+
+static double v_spiky(int64_t i) {
+    return i == 41234 ? 1e6 : i == 7777 ? -5e5 : (double)((i * 7919) % 1000) / 1000.0 - 0.5;
+}
+
+/* Steps given again (replaced values) and new steps out of order are stored right, and the
+ * series' buckets are rebuilt from the points before they are used. */
+static void test_metrics_replaced_and_out_of_order_steps(void **state) {
+    struct fx *f = *state;
+    int64_t run = metrics_run(f);
+    char err[AVA_ERRLEN] = "";
+    put_steps(f, run, "acc", 0, 70000, v_line);
+    assert_int_equal(query_int(f->db, "SELECT buckets_ok FROM metric_series"), 1);
+    assert_int_equal(query_int(f->db, "SELECT metrics_offset FROM runs"), 70000);
+    /* step 100 again (replaced), 70005 (new, after a gap), 70001 (new but before 70005: out of
+     * order), 3 again with an epoch, 70007 twice in the batch (the later value wins), 70006 */
+    struct ava_point more[] = {point("acc", 100, -7, -1),  point("acc", 70005, 2, -1),
+                               point("acc", 70001, 3, -1), point("acc", 3, -8, 4),
+                               point("acc", 70007, 1, -1), point("acc", 70007, 6, -1),
+                               point("acc", 70006, 2, -1)};
+    assert_int_equal(ava_store_metrics_ingest(f->st, run, more, N_ELEMS(more), -1, err), 0);
+    assert_int_equal(query_int(f->db, "SELECT metrics_offset FROM runs"), 70000); /* -1: kept */
+    struct ava_series s = series_of(f, run, "acc");
+    assert_int_equal(s.count, 70004);
+    assert_int_equal(s.last_step, 70007);
+    assert_true(s.last_value == 6.0);
+    assert_true(s.min == -8.0);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_points"), 70004);
+    assert_int_equal(query_int(f->db, "SELECT value FROM metric_points WHERE step = 70007"), 6);
+    assert_int_equal(query_int(f->db, "SELECT value FROM metric_points WHERE step = 100"), -7);
+    assert_int_equal(query_int(f->db, "SELECT epoch FROM metric_points WHERE step = 3"), 4);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_points WHERE epoch NOTNULL"), 1);
+    assert_int_equal(query_int(f->db, "SELECT buckets_ok FROM metric_series"), 0);
+    int64_t *steps, *times;
+    double *values;
+    size_t n;
+    int level = -2;
+    assert_int_equal(
+        ava_store_series_sample(f->st, s.id, 1000, &steps, &values, &times, &n, &level, err), 0);
+    assert_int_equal(level, 0);
+    assert_int_equal(query_int(f->db, "SELECT buckets_ok FROM metric_series"), 1);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_buckets WHERE level = 0"),
+                     (70004 + 63) / 64);
+    assert_int_equal(steps[0], 0);
+    assert_int_equal(steps[n - 1], 70007);
+    assert_true(values[n - 1] == 6.0);
+    bool saw_min = false, saw_replaced = false;
+    for (size_t i = 0; i < n; i++) {
+        saw_min |= steps[i] == 3 && values[i] == -8.0;
+        saw_replaced |= steps[i] == 100 && values[i] == -7.0;
+        CHECK(i == 0 || steps[i] > steps[i - 1], "not in step order at %zu", i);
+    }
+    assert_true(saw_min && saw_replaced); /* the minima of their buckets */
+    free(steps), free(values), free(times);
+}
+
+/* The buckets kept at ingest hold each bucket's first, last, min and max points, exactly as
+ * computed from the points; a long series is sampled from them, keeping its extremes. */
+static void test_metrics_buckets_match_the_points(void **state) {
+    struct fx *f = *state;
+    int64_t run = metrics_run(f);
+    /* in uneven parts, so that buckets span batches */
+    put_steps(f, run, "wave", 0, 1000, v_spiky);
+    put_steps(f, run, "wave", 1000, 5099, v_spiky);
+    put_steps(f, run, "wave", 5099, 70001, v_spiky);
+    struct ava_series s = series_of(f, run, "wave");
+    assert_int_equal(s.count, 70001);
+    static const int64_t width[AVA_METRIC_BUCKET_LEVELS] = {64, 512, 4096};
+    for (int l = 0; l < AVA_METRIC_BUCKET_LEVELS; l++) {
+        char sql[1200];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM metric_buckets WHERE level = %d", l);
+        assert_int_equal(query_int(f->db, sql), (70001 + width[l] - 1) / width[l]);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM metric_buckets b WHERE level = %d AND ("
+                 " first_step != bucket * %" PRId64 " OR last_step != min(70000, (bucket + 1) * "
+                 "%" PRId64 " - 1) OR min_value != (SELECT min(value) FROM metric_points p WHERE"
+                 " p.series_id = b.series_id AND p.step BETWEEN b.first_step AND b.last_step)"
+                 " OR max_value != (SELECT max(value) FROM metric_points p WHERE p.series_id ="
+                 " b.series_id AND p.step BETWEEN b.first_step AND b.last_step) OR min_value !="
+                 " (SELECT value FROM metric_points p WHERE p.series_id = b.series_id AND step ="
+                 " min_step) OR max_time != (SELECT time FROM metric_points p WHERE p.series_id"
+                 " = b.series_id AND step = max_step) OR last_value != (SELECT value FROM"
+                 " metric_points p WHERE p.series_id = b.series_id AND step = last_step))",
+                 l, width[l], width[l]);
+        CHECK(query_int(f->db, sql) == 0, "level %d: buckets differ from their points", l);
+    }
+    /* 1000: level 0 (1094 buckets); 100: level 1 (137); 10: level 2 (18); 2000 or 0: every
+     * point */
+    static const struct {
+        size_t min_buckets;
+        int level;
+    } cases[] = {{1000, 0}, {100, 1}, {10, 2}, {2000, -1}, {0, -1}};
+    for (size_t c = 0; c < N_ELEMS(cases); c++) {
+        int64_t *steps, *times;
+        double *values;
+        size_t n;
+        int level;
+        char err[AVA_ERRLEN] = "";
+        assert_int_equal(ava_store_series_sample(f->st, s.id, cases[c].min_buckets, &steps, &values,
+                                                 &times, &n, &level, err),
+                         0);
+        assert_int_equal(level, cases[c].level);
+        size_t nb = level < 0 ? 0 : 70001 / (size_t)width[level] + 1;
+        CHECK(level < 0 ? n == 70001 : n > 2 * nb && n <= 4 * nb, "%zu points", n);
+        assert_int_equal(steps[0], 0);
+        assert_int_equal(steps[n - 1], 70000);
+        bool spike = false, dip = false;
+        for (size_t i = 0; i < n; i++) {
+            spike |= steps[i] == 41234 && values[i] == 1e6;
+            dip |= steps[i] == 7777 && values[i] == -5e5;
+            CHECK(times[i] == 1764130000000 + steps[i], "time of step %" PRId64, steps[i]);
+            CHECK(values[i] == v_spiky(steps[i]), "value of step %" PRId64, steps[i]);
+            CHECK(i == 0 || steps[i] > steps[i - 1], "not in step order at %zu", i);
+        }
+        assert_true(spike && dip);
+        free(steps), free(values), free(times);
+    }
+}
+
+/* More series in one batch than the store keeps at hand, interleaved, with and without
+ * epochs: each gets its points, summary and buckets. */
+static void test_metrics_many_series_in_one_batch(void **state) {
+    struct fx *f = *state;
+    int64_t run = metrics_run(f);
+    struct ava_point *pts = calloc(4000, sizeof *pts);
+    char name[16], err[AVA_ERRLEN] = "";
+    for (int i = 0; i < 4000; i++) {
+        snprintf(name, sizeof name, "s%d", i % 40);
+        pts[i] = point(name, i / 40, i, i % 3 ? 2 : -1);
+    }
+    assert_int_equal(ava_store_metrics_ingest(f->st, run, pts, 4000, 123, err), 0);
+    free(pts);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_series"), 40);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_series WHERE count = 100 AND"
+                                      " last_step = 99 AND buckets_ok = 1"),
+                     40);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_points WHERE epoch = 2"), 2666);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_points"), 4000);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_buckets WHERE level = 0"), 80);
+    assert_int_equal(query_int(f->db, "SELECT sum(max_value - min_value) FROM metric_buckets"
+                                      " WHERE level = 1"),
+                     40 * 3960);
+    assert_int_equal(query_int(f->db, "SELECT metrics_offset FROM runs"), 123);
+}
+
+/* A database from before the buckets (schema 4) migrates: its series get buckets when first
+ * sampled, and keep them up to date from then on. */
+static void test_metrics_migration_fills_buckets(void **state) {
+    struct fx *f = *state;
+    int64_t run = metrics_run(f);
+    put_steps(f, run, "old", 0, 100000, v_spiky);
+    ava_store_close(f->st);
+    f->st = NULL;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h,
+                                  "DROP TABLE metric_buckets;"
+                                  " ALTER TABLE metric_series DROP COLUMN buckets_ok;"
+                                  " PRAGMA user_version = 4",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    char err[AVA_ERRLEN] = "";
+    assert_int_equal(ava_store_open(f->db, &f->st, err), 0);
+    assert_int_equal(ava_store_schema_version(f->st), 5);
+    assert_int_equal(query_int(f->db, "SELECT buckets_ok FROM metric_series"), 0);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_buckets"), 0);
+    put_steps(f, run, "old", 100000, 100100, v_spiky); /* not kept while out of date */
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_buckets"), 0);
+    struct ava_series s = series_of(f, run, "old");
+    int64_t *steps, *times;
+    double *values;
+    size_t n;
+    int level;
+    assert_int_equal(
+        ava_store_series_sample(f->st, s.id, 1000, &steps, &values, &times, &n, &level, err), 0);
+    assert_int_equal(level, 0);
+    assert_int_equal(steps[n - 1], 100099);
+    free(steps), free(values), free(times);
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_buckets WHERE level = 0"),
+                     (100100 + 63) / 64);
+    put_steps(f, run, "old", 100100, 100200, v_spiky); /* now kept at ingest */
+    assert_int_equal(query_int(f->db, "SELECT count(*) FROM metric_buckets WHERE level = 0"),
+                     (100200 + 63) / 64);
+    assert_int_equal(query_int(f->db, "SELECT max(last_step) FROM metric_buckets"), 100199);
+    assert_int_equal(query_int(f->db, "SELECT buckets_ok FROM metric_series"), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 /* After store calls (single-row reads included) no statement may hold a read transaction:
@@ -954,6 +1193,10 @@ static void test_no_read_transaction_left_open(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_open_creates_the_latest_schema_with_wal),
+        T(test_metrics_replaced_and_out_of_order_steps),
+        T(test_metrics_buckets_match_the_points),
+        T(test_metrics_many_series_in_one_batch),
+        T(test_metrics_migration_fills_buckets),
         T(test_reopen_keeps_data_and_version),
         T(test_newer_schema_is_refused),
         T(test_open_in_missing_directory_fails),
