@@ -13,7 +13,7 @@
  *     accuracy,phase=val,epoch=3 value=0.912,step=1200i 1764130000000000000
  *
  * (measurement = the metric name; tags @c phase and @c epoch, each optional; fields @c value,
- * a float that reads back exactly, and @c step, an integer; the timestamp is the wall clock
+ * a float in the shortest form that reads back exactly, and @c step, an integer; the timestamp is the wall clock
  * (CLOCK_REALTIME) in nanoseconds when the point was reported). ava stores the points and
  * draws them as curves (<tt>ava train metrics NAME</tt>).
  *
@@ -28,19 +28,25 @@
  * The descriptor is used non-blocking (when it is a pipe numbered above 2, O_NONBLOCK is set
  * on it on first use; a socket is written with MSG_DONTWAIT). Points go into a queue owned by
  * the library (two buffers of 256 KiB, about 5,000 lines in all). While points come at up to
- * about a thousand a second on average (bursts of 32 included) each is written at once.
- * Faster points are batched, PIPE_BUF bytes (4096 on Linux) of whole lines per write(): a
- * caller that finds 32 KiB queued writes it out, so a training that reports in a tight loop
- * pays 100 to 200 ns per point (formatting, the clock and the queue ~110 ns, plus its share of
- * the write()s) rather than a microsecond of system calls each. When the supervisor reads too
+ * about a thousand a second on average (bursts of 32 included) each is written at once (or,
+ * in the ten milliseconds after faster points, while the background thread described below
+ * is still awake, by that thread within a millisecond). Faster points are batched, PIPE_BUF
+ * bytes (4096 on Linux) of whole lines per write(): the background thread writes what is
+ * queued within a millisecond, and a caller writes it out itself only when it finds 128 KiB
+ * queued (32 KiB while that thread sleeps), so a training that reports in a tight loop pays
+ * under 100 ns per point on its own thread on a 2-vCPU VM (formatting, the clock and the queue
+ * ~80 ns, plus its share of the write()s) rather than a microsecond of system calls each; the
+ * writes cost the background thread about as much again. When the supervisor reads too
  * slowly, what the queue holds is kept and new points are dropped and counted, never waited for.
  * Once there is room again, the next point is preceded by a point <tt>ava.dropped
  * value=N,step=S</tt>: N points were dropped since the last such report and S is the step of the
  * point that follows, so the curves show what was lost and where.
  *
  * The last points of a batch are written by a small background thread ("ava-flush", all
- * signals blocked) about a millisecond later, and so are lines waiting for a slow supervisor,
- * as soon as it reads again. The thread is started only the first time it is needed: when
+ * signals blocked) within about a millisecond, and so are lines waiting for a slow supervisor,
+ * as soon as it reads again; it stays awake for about ten milliseconds after its last batch
+ * (so that points reported a burst per training step are handed over without waking it) and
+ * then sleeps until it is needed again. The thread is started only the first time it is needed: when
  * points come faster than about a thousand a second or the supervisor falls behind; a
  * training that reports at ordinary rates never has it. At exit() the queue is written out,
  * waiting at most one second for the supervisor. A process that ends by _exit(), a signal or

@@ -5,13 +5,20 @@
  * Why a queue and a lazy thread (measured on a 2-vCPU EPYC VM): one write() per point costs
  * ~500 ns on a pipe another process drains, and blocking SIGPIPE around it ~450 ns more: five
  * times the 100 ns a point may cost (formatting a line costs ~45 ns, the clock ~22). So lines
- * are batched, and a caller that finds CALLER_BATCH bytes queued writes them, PIPE_BUF bytes
- * of whole lines per write() (atomic on a pipe), all under one SIGPIPE guard. A batch must not
+ * are batched, and a caller that finds CALLER_BATCH bytes queued (FLUSHER_BATCH while the
+ * thread below is awake and will write them within a millisecond anyway) writes them,
+ * PIPE_BUF bytes of whole lines per write() (atomic on a pipe), all under one SIGPIPE guard. A batch must not
  * wait for the next report (an epoch's last points would), so a thread writes what is left
  * within FLUSH_DELAY_NS, and waits for room when the supervisor is slow. Rare points (up to
  * ~1000/s on average) are written by the caller at once, so trainings that report at ordinary
  * rates never start the thread. (Handing every batch to the thread was measured slower here:
- * each hand-off is a futex wake-up.)
+ * each hand-off is a futex wake-up.) Once started, the thread stays awake for FLUSH_LINGER ms
+ * after its last batch, so that a training reporting a burst per step hands its points over
+ * without waking it (a signal cost ~6 us of each burst), and parks after that.
+ *
+ * The per-point work is kept small (bench/metrics: <= 100 ns per delivered point): each thread
+ * caches its last (name, tags) as the already formatted start of the line, and the seconds of
+ * the timestamp; doubles are printed by Schubfach (fmt.c).
  *
  * Two buffers: callers append to `fill` under `lock` (a memcpy); a writer (a caller or the
  * flusher) holds `out_lock`, swaps `fill` with the empty `out` under `lock`, and writes `out`
@@ -40,9 +47,11 @@
 #define BUF_CAP (256 * 1024)     /* each of fill and out (~2800 lines each) */
 #define CHUNK_MAX PIPE_BUF       /* the most one write() carries: atomic on a pipe */
 #define CALLER_BATCH (32 * 1024) /* this much in fill: the caller writes it (~360 lines) */
+#define FLUSHER_BATCH (128 * 1024) /* the same while the flusher is awake (it writes sooner) */
 #define IMMEDIATE_NS 1000000LL   /* one immediate write per ms on average... */
 #define IMMEDIATE_BURST 32LL     /* ...with bursts of up to 32 */
 #define FLUSH_DELAY_NS 1000000L  /* the flusher lets a batch gather this long */
+#define FLUSH_LINGER 10          /* rounds the flusher stays awake once idle, before parking */
 #define STALL_POLL_MS 100        /* the flusher's wait for room in the pipe, per round */
 #define EXIT_WAIT_MS 1000        /* at exit, the longest wait for the supervisor */
 #define FLUSHER_STACK (64 * 1024)
@@ -75,6 +84,7 @@ static struct {
     bool stalled;        /* the pipe was full: the flusher waits for room and writes */
     bool armed;          /* the flusher has lines to write */
     bool flusher;        /* the flusher thread runs */
+    bool parked;         /* it waits on `wake` (else it lingers, awake: no signal needed) */
     bool flusher_failed; /* it could not be started: callers write everything at once */
     int64_t credit_ns;   /* budget of immediate writes, IMMEDIATE_NS each */
     int64_t credit_at;   /* when the budget was last topped up */
@@ -168,6 +178,51 @@ static int parse_tags(const char *tags, const char **phase, size_t *plen, int64_
             return -1;
         p++;
     }
+}
+
+/* ---- the per-thread cache of checked arguments ---- */
+
+/* What a thread's cache holds: the arguments of its last ava_report() (name, tags) or
+ * ava_report_ex() (name, phase, epoch), known valid, and the start of their line. A training
+ * reports the same few metrics again and again: a hit costs two strcmp() instead of checking
+ * the name and parsing the tags again, and a memcpy instead of formatting them (~250 of a
+ * point's ~1400 instructions before). Per thread: no lock, no sharing. */
+enum cache_kind { CACHE_NONE, CACHE_TAGS, CACHE_EX };
+#define CACHE_KEY_MAX 64 /* longer tags strings (epochs with leading zeros...) are not kept */
+
+struct point_cache {
+    enum cache_kind kind;
+    int64_t epoch;               /* CACHE_EX */
+    char name[AVA_NAME_MAX + 1]; /* NUL-terminated */
+    char key[CACHE_KEY_MAX];     /* the tags string (CACHE_TAGS) or the phase (CACHE_EX) */
+    size_t prefix_len;           /* prefix: "name[,phase=P][,epoch=E] value=" */
+    char prefix[AVA__PREFIX_MAX];
+    struct ava__ts_cache ts; /* the timestamp's seconds, formatted */
+};
+
+static _Thread_local struct point_cache tls_point;
+
+/* Whether the thread's cache holds name and key (a tags string or a phase, never NULL) of the
+ * given kind (and epoch, for CACHE_EX). */
+static inline bool cache_hit(const struct point_cache *pc, enum cache_kind kind, const char *name,
+                             const char *key, int64_t epoch) {
+    return pc->kind == kind && name && epoch == pc->epoch && strcmp(name, pc->name) == 0 &&
+           strcmp(key, pc->key) == 0;
+}
+
+/* Stores checked arguments (name of nlen bytes, key, phase of plen bytes, epoch) in the cache
+ * with their line prefix. A key too long to keep leaves the cache unmatched (CACHE_NONE) but
+ * the prefix is still there for this point. */
+static void cache_store(struct point_cache *pc, enum cache_kind kind, const char *name, size_t nlen,
+                        const char *key, const char *phase, size_t plen, int64_t epoch) {
+    size_t klen = strlen(key);
+    pc->kind = klen < CACHE_KEY_MAX ? kind : CACHE_NONE;
+    if (pc->kind != CACHE_NONE) {
+        memcpy(pc->name, name, nlen + 1);
+        memcpy(pc->key, key, klen + 1);
+        pc->epoch = kind == CACHE_EX ? epoch : 0;
+    }
+    pc->prefix_len = ava__fmt_prefix(pc->prefix, name, nlen, phase, plen, epoch);
 }
 
 /* ---- the descriptor ---- */
@@ -437,27 +492,40 @@ static bool flusher_ensure_locked(void) {
 }
 
 /* Gives the flusher work. Returns false when there is no flusher: the caller writes then.
- * Under lock. */
+ * A lingering flusher (awake, see flusher_main) finds the work by itself; only a parked one
+ * needs the signal, a futex wake-up that costs the caller several microseconds (an
+ * inter-processor interrupt in a VM): once per burst of points, it was the dearest call of a
+ * burst after the write()s. Under lock. */
 static bool arm_locked(void) {
     if (!flusher_ensure_locked())
         return false;
     if (!g.armed) {
         g.armed = true;
-        pthread_cond_signal(&g.wake);
+        if (g.parked)
+            pthread_cond_signal(&g.wake);
     }
     return true;
 }
 
-/* The flusher: woken by arm_locked(), lets a batch gather for FLUSH_DELAY_NS and writes it;
- * when the pipe is full it waits for room (it may: it is nobody's caller). */
+/* The flusher: armed by arm_locked(), lets a batch gather for up to FLUSH_DELAY_NS and writes
+ * it; when the pipe is full it waits for room (it may: it is nobody's caller). Once the queue
+ * is empty it stays awake for FLUSH_LINGER rounds of FLUSH_DELAY_NS (a training that reports
+ * in bursts, a step's worth of points at a time, keeps it awake and never pays the signal),
+ * then parks on `wake`. */
 static void *flusher_main(void *arg) {
     (void)arg;
     bool spin_guard = false;
+    int idle = 0; /* rounds in a row without work */
     pthread_mutex_lock(&g.lock);
     for (;;) {
-        while (!g.armed)
-            pthread_cond_wait(&g.wake, &g.lock);
-        bool stalled = g.stalled && !spin_guard;
+        if (!g.armed && idle >= FLUSH_LINGER) {
+            g.parked = true;
+            while (!g.armed)
+                pthread_cond_wait(&g.wake, &g.lock);
+            g.parked = false;
+            idle = 0;
+        }
+        bool stalled = g.armed && g.stalled && !spin_guard;
         int fd = g.fd;
         pthread_mutex_unlock(&g.lock);
         if (stalled && fd >= 0) {
@@ -467,13 +535,17 @@ static void *flusher_main(void *arg) {
             const struct timespec d = {0, FLUSH_DELAY_NS};
             nanosleep(&d, NULL);
         }
-        int rc = atomic_load(&g.state) == ST_ON ? write_round(true) : 0;
+        pthread_mutex_lock(&g.lock);
+        bool work = g.armed; /* armed before or during the sleep */
+        pthread_mutex_unlock(&g.lock);
+        int rc = work && atomic_load(&g.state) == ST_ON ? write_round(true) : 0;
         pthread_mutex_lock(&g.lock);
         /* poll announced room yet the write would still block: sleep before polling again */
         spin_guard = rc == 1 && stalled;
         g.stalled = rc == 1;
         if (rc != 1 && g.fill_len == 0)
             g.armed = false;
+        idle = work ? 0 : idle + 1;
     }
     return NULL;
 }
@@ -531,7 +603,15 @@ static enum enqueued enqueue_locked(const char *line, size_t n, int64_t step, in
     g.fill_len += n;
     if (g.stalled && g.flusher)
         return Q_QUEUED; /* the flusher writes once the supervisor has made room */
-    if (take_credit(now) || g.fill_len >= CALLER_BATCH)
+    /* while the flusher is awake it writes what is queued within FLUSH_DELAY_NS, on its own
+     * thread: the caller leaves it the batches and writes only from FLUSHER_BATCH on */
+    if (g.fill_len >= (g.flusher && !g.parked ? FLUSHER_BATCH : CALLER_BATCH))
+        return Q_WRITE;
+    /* an awake flusher writes it within FLUSH_DELAY_NS at no cost to the caller: the budget of
+     * immediate writes is for when it sleeps or was never needed */
+    if (g.flusher && !g.parked)
+        return arm_locked() ? Q_QUEUED : Q_WRITE;
+    if (take_credit(now))
         return Q_WRITE;
     return arm_locked() ? Q_QUEUED : Q_WRITE;
 }
@@ -547,9 +627,8 @@ static void write_now(void) {
     }
 }
 
-/* Checked arguments in, one line queued (or dropped). */
-static int submit(const char *name, size_t nlen, const char *phase, size_t plen, int64_t epoch,
-                  double value, int64_t step) {
+/* Checked arguments in (the line's prefix in pc), one line queued (or dropped). */
+static int submit(struct point_cache *pc, double value, int64_t step) {
     if (sdk_state() != ST_ON)
         return 0;
     if (atomic_load_explicit(&g.full, memory_order_relaxed)) {
@@ -562,7 +641,8 @@ static int submit(const char *name, size_t nlen, const char *phase, size_t plen,
     if (now < 0)
         now = 0;
     char line[AVA__LINE_MAX];
-    size_t n = ava__fmt_line(line, name, nlen, phase, plen, epoch, value, step, now);
+    memcpy(line, pc->prefix, sizeof pc->prefix); /* a fixed size: moves, not a call */
+    size_t n = pc->prefix_len + ava__fmt_tail(line + pc->prefix_len, value, step, now, &pc->ts);
     for (int attempt = 0;; attempt++) {
         pthread_mutex_lock(&g.lock);
         enum enqueued q = enqueue_locked(line, n, step, now);
@@ -580,27 +660,50 @@ static int submit(const char *name, size_t nlen, const char *phase, size_t plen,
 
 /* ---- the public functions ---- */
 
-int ava_report(const char *name, int64_t step, double value, const char *tags) {
+/* ava_report() on a cache miss: checks name and tags and, when valid, caches them. Returns 0
+ * or -1 (invalid). */
+static int cache_tags(struct point_cache *pc, const char *name, const char *tags) {
     size_t nlen = name_len(name);
     const char *phase;
     size_t plen;
     int64_t epoch;
-    if (nlen == 0 || step < 0 || !isfinite(value) || parse_tags(tags, &phase, &plen, &epoch) < 0) {
+    if (nlen == 0 || parse_tags(tags, &phase, &plen, &epoch) < 0)
+        return -1;
+    cache_store(pc, CACHE_TAGS, name, nlen, tags, phase, plen, epoch);
+    return 0;
+}
+
+int ava_report(const char *name, int64_t step, double value, const char *tags) {
+    struct point_cache *pc = &tls_point;
+    const char *key = tags ? tags : "";
+    if ((!cache_hit(pc, CACHE_TAGS, name, key, 0) && cache_tags(pc, name, key) < 0) || step < 0 ||
+        !isfinite(value)) {
         errno = EINVAL;
         return -1;
     }
-    return submit(name, nlen, phase, plen, epoch, value, step);
+    return submit(pc, value, step);
+}
+
+/* ava_report_ex() on a cache miss: checks name, phase (never NULL) and epoch and, when valid,
+ * caches them. Returns 0 or -1 (invalid). */
+static int cache_ex(struct point_cache *pc, const char *name, const char *phase, int64_t epoch) {
+    size_t nlen = name_len(name);
+    size_t plen = *phase ? phase_word(phase) : 0;
+    if (nlen == 0 || epoch < AVA_NO_EPOCH || (*phase && (plen == 0 || phase[plen] != '\0')))
+        return -1;
+    cache_store(pc, CACHE_EX, name, nlen, phase, phase, plen, epoch);
+    return 0;
 }
 
 int ava_report_ex(const char *name, int64_t step, double value, const char *phase, int64_t epoch) {
-    size_t nlen = name_len(name);
-    size_t plen = phase && *phase ? phase_word(phase) : 0;
-    if (nlen == 0 || step < 0 || !isfinite(value) || epoch < AVA_NO_EPOCH ||
-        (phase && *phase && (plen == 0 || phase[plen] != '\0'))) {
+    struct point_cache *pc = &tls_point;
+    const char *key = phase ? phase : "";
+    if ((!cache_hit(pc, CACHE_EX, name, key, epoch) && cache_ex(pc, name, key, epoch) < 0) ||
+        step < 0 || !isfinite(value)) {
         errno = EINVAL;
         return -1;
     }
-    return submit(name, nlen, phase, plen, epoch, value, step);
+    return submit(pc, value, step);
 }
 
 int ava_flush(void) {
@@ -689,7 +792,7 @@ static void fork_child(void) {
     pthread_mutex_init(&g.out_lock, NULL);
     pthread_mutex_init(&g.lock, NULL);
     pthread_cond_init(&g.wake, NULL);
-    g.flusher = g.flusher_failed = g.armed = g.stalled = false;
+    g.flusher = g.flusher_failed = g.armed = g.stalled = g.parked = false;
     g.out_head = g.out_len = g.fill_len = 0;
     atomic_store(&g.pending_drops, 0);
     atomic_store(&g.dropped_total, 0);
@@ -721,4 +824,11 @@ int ava__flusher_started(void) {
     int on = g.flusher;
     pthread_mutex_unlock(&g.lock);
     return on;
+}
+
+int ava__flusher_parked(void) {
+    pthread_mutex_lock(&g.lock);
+    int parked = g.parked;
+    pthread_mutex_unlock(&g.lock);
+    return parked;
 }

@@ -17,9 +17,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PIPE_CHUNK 65536
+/* The SDK pipe's capacity: room for a training's bursts while the shim is busy or gathering
+ * (pipe pages are the kernel's, allocated as they fill: not the shim's memory). */
+#define PIPE_SIZE (1024 * 1024)
+/* After a read that found lines, the shim lets the next ones gather this long before it reads
+ * (polls) again: the SDK writes PIPE_BUF (4 KiB) at a time, and each write into a pipe that a
+ * reader waits on wakes it (a wake-up and two context switches each, paid partly by the
+ * training's thread); a write while the reader sleeps wakes nobody, and one read then takes
+ * many writes. Points reach the file at most this much later. */
+#define PIPE_GATHER_NS 250000L
 #define LOG_LINE_MAX 65536 /* longer log lines are cut: parsers look at their start */
 #define POINTS_PER_LINE 32
 
@@ -67,6 +77,7 @@ int shim_metrics_open(const char *run_dir, const char *parser, char *const *rule
         r = ava_err(err, AVA_EIO, "cannot create the metrics pipe: %s", strerror(errno));
     } else {
         fcntl(p[0], F_SETFL, O_NONBLOCK);
+        fcntl(p[0], F_SETPIPE_SZ, PIPE_SIZE); /* may be refused (pipe-max-size): 64 KiB then */
         m->pipe_fd = p[0];
         *child_fd = p[1];
         r = ava_logparse_new(parser, (const char *const *)rules, nrules, &m->lp, err);
@@ -144,6 +155,7 @@ static void sdk_line(struct shim_metrics *m, const char *line, size_t len) {
 
 void shim_metrics_read_pipe(struct shim_metrics *m) {
     char chunk[PIPE_CHUNK];
+    bool got = false;
     for (int round = 0; round < 16 && m->pipe_fd >= 0; round++) {
         ssize_t n = read(m->pipe_fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR)
@@ -155,6 +167,7 @@ void shim_metrics_read_pipe(struct shim_metrics *m) {
             m->pipe_fd = -1;
             break;
         }
+        got = true;
         for (ssize_t i = 0; i < n; i++) {
             char c = chunk[i];
             if (c == '\n') {
@@ -172,6 +185,10 @@ void shim_metrics_read_pipe(struct shim_metrics *m) {
         }
     }
     flush_out(m);
+    if (got && m->pipe_fd >= 0) {
+        const struct timespec gather = {0, PIPE_GATHER_NS};
+        nanosleep(&gather, NULL);
+    }
 }
 
 /* One complete log line through the parser. */

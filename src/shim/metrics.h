@@ -30,7 +30,9 @@ void shim_metrics_gpus(struct shim_metrics *m, const char *gpus);
 /* The read end of the SDK pipe for poll, -1 once it reached EOF. */
 int shim_metrics_fd(const struct shim_metrics *m);
 
-/* Reads what the SDK pipe holds and appends its valid points. */
+/* Reads what the SDK pipe holds and appends its valid points. After a read that found lines it
+ * sleeps ~250 us (the SDK's next writes gather meanwhile, without waking the shim for each), so
+ * the caller's loop polls again that much later; a read that found nothing returns at once. */
 void shim_metrics_read_pipe(struct shim_metrics *m);
 
 /* Feeds bytes of the entry's output to the log parser. */

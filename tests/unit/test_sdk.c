@@ -353,6 +353,219 @@ static void test_formatter_random(void **state) {
     }
 }
 
+/* The significant digits of a number's text (sign, point, exponent, leading and trailing zeros
+ * left out) into dig (NUL-terminated); returns how many. */
+static int sig_digits(const char *text, char *dig) {
+    int n = 0, last = 0;
+    for (const char *p = text; *p && *p != 'e'; p++) {
+        if (*p < '0' || *p > '9' || (n == 0 && *p == '0'))
+            continue;
+        dig[n++] = *p;
+        if (*p != '0')
+            last = n;
+    }
+    dig[last] = '\0';
+    return last;
+}
+
+/* Fails unless text (what ava__fmt_double wrote for v > 0) is the shortest decimal that reads
+ * back as v, and of those the closest: no decimal with one digit fewer reads back as v (the two
+ * that bracket v's exact value are the only candidates), and when printf's correctly rounded
+ * decimal with as many digits reads back too, text has its digits. */
+static void check_shortest(double v, const char *text) {
+    char dig[32], exact[64], cand[80];
+    int d = sig_digits(text, dig);
+    snprintf(exact, sizeof exact, "%.40e", v); /* 41 digits: glibc prints them exactly */
+    int e10 = atoi(strchr(exact, 'e') + 1);
+    char ex[48];
+    int nex = 0;
+    for (const char *p = exact; *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            ex[nex++] = *p;
+    if (d > 1) {
+        char lo[32], hi[32];
+        memcpy(lo, ex, (size_t)(d - 1));
+        lo[d - 1] = '\0';
+        memcpy(hi, lo, (size_t)d);
+        int i = d - 2, hi_e = e10;
+        while (i >= 0 && hi[i] == '9')
+            hi[i--] = '0';
+        if (i >= 0) {
+            hi[i]++;
+        } else { /* 99..9 + 1 */
+            hi[0] = '1';
+            hi_e++;
+        }
+        snprintf(cand, sizeof cand, "%c%s%se%d", lo[0], d > 2 ? "." : "", lo + 1, e10);
+        CHECK(strtod(cand, NULL) != v, "%.17g written as %s, but %s reads back too", v, text, cand);
+        snprintf(cand, sizeof cand, "%c%s%se%d", hi[0], d > 2 ? "." : "", hi + 1, hi_e);
+        CHECK(strtod(cand, NULL) != v, "%.17g written as %s, but %s reads back too", v, text, cand);
+    }
+    snprintf(cand, sizeof cand, "%.*e", d - 1, v);
+    if (strtod(cand, NULL) == v) {
+        char want[32];
+        sig_digits(cand, want);
+        CHECK(strcmp(dig, want) == 0, "%.17g written as %s, but %s is closer", v, text, cand);
+    }
+}
+
+/* Writes v, checks that it reads back bit for bit and (v > 0) that it is the shortest. */
+static void check_double(double v) {
+    char out[AVA__DOUBLE_MAX + 8];
+    size_t len = ava__fmt_double(out, v);
+    CHECK(len <= AVA__DOUBLE_MAX, "%.17g: %zu bytes", v, len);
+    out[len] = '\0';
+    char *end;
+    double r = strtod(out, &end);
+    CHECK(*end == '\0' && same_double(r, v), "%.17g was written as %s", v, out);
+    if (v > 0)
+        check_shortest(v, out);
+}
+
+/* The shortest form, on every kind of double: random bit patterns, the smallest subnormals
+ * one by one, the largest ones, powers of ten and two and their neighbours, integers, values
+ * with few digits, extremes, negatives. */
+static void test_formatter_shortest(void **state) {
+    (void)state;
+    uint64_t x = 0x2545F4914F6CDD1Du;
+    for (int i = 0; i < 40000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v;
+        memcpy(&v, &x, sizeof v);
+        if (isfinite(v))
+            check_double(fabs(v));
+    }
+    for (uint64_t t = 1; t < 3000; t++) { /* subnormals: their decimals have few digits */
+        double v;
+        memcpy(&v, &t, sizeof v);
+        check_double(v);
+    }
+    for (uint64_t t = ((uint64_t)1 << 52) - 1000; t < ((uint64_t)1 << 52) + 1000; t++) {
+        double v; /* the largest subnormals and the smallest normals */
+        memcpy(&v, &t, sizeof v);
+        check_double(v);
+    }
+    for (int e = -324; e <= 308; e++) {
+        char text[16];
+        snprintf(text, sizeof text, "1e%d", e);
+        double p = strtod(text, NULL);
+        if (p == 0)
+            continue;
+        uint64_t bits;
+        memcpy(&bits, &p, sizeof bits);
+        for (uint64_t b = bits - 1; b <= bits + 1; b++) { /* and the doubles either side */
+            double v;
+            memcpy(&v, &b, sizeof v);
+            if (isfinite(v))
+                check_double(v);
+        }
+        for (int d = 2; d <= 9; d += 3) {
+            snprintf(text, sizeof text, "%de%d", d, e);
+            double v = strtod(text, NULL);
+            if (v > 0 && isfinite(v))
+                check_double(v);
+        }
+    }
+    for (int i = 0; i < 3000; i++) {
+        check_double(i);
+        check_double(i * 0.001);
+        check_double(i * 0.1);
+        check_double(1.0 / (1.0 + 1e-6 * i * 997)); /* the benchmark's curve */
+        check_double(-(double)i * 1e-3);            /* negatives: the sign, then the same */
+    }
+    check_double(9007199254740991.0); /* 2^53 - 1 */
+    check_double(9007199254740992.0);
+    check_double(18446744073709551616.0);
+    check_double(DBL_MAX);
+    check_double(DBL_MIN);
+    check_double(DBL_TRUE_MIN);
+    check_double(-DBL_MAX);
+    check_double(-DBL_TRUE_MIN);
+    /* the shortest is sometimes shorter than printf's correctly rounded digits */
+    static const struct {
+        double v;
+        const char *text;
+    } exact[] = {{5e-324, "5e-324"},
+                 {1e-323, "1e-323"},
+                 {2.2250738585072014e-308, "2.2250738585072014e-308"},
+                 {9007199254740993.0, "9007199254740992"},
+                 {0.3, "0.3"},
+                 {0.30000000000000004, "0.30000000000000004"},
+                 {1e23, "1e+23"},
+                 {1.5, "1.5"},
+                 {123456.0, "123456"},
+                 {0.001, "0.001"},
+                 {1234567890123456789.0, "1.2345678901234568e+18"},
+                 {7.1202363472230444e-307, "7.120236347223045e-307"}};
+    for (size_t i = 0; i < N_ELEMS(exact); i++) {
+        char out[AVA__DOUBLE_MAX + 8];
+        size_t len = ava__fmt_double(out, exact[i].v);
+        out[len] = '\0';
+        assert_string_equal(out, exact[i].text);
+    }
+}
+
+/* Integers: every value below 10^6 (against a counter kept as text), each length's bounds,
+ * random values of every length (against printf). */
+static void test_formatter_u64(void **state) {
+    (void)state;
+    char ref[24] = "0", out[32];
+    size_t rl = 1;
+    for (uint64_t v = 0; v < 1000000; v++) {
+        size_t n = ava__fmt_u64(out, v);
+        CHECK(n == rl && memcmp(out, ref, n) == 0, "%" PRIu64 " written as %.*s", v, (int)n, out);
+        size_t i = rl;
+        while (i > 0 && ref[i - 1] == '9')
+            ref[--i] = '0';
+        if (i == 0) {
+            memmove(ref + 1, ref, rl++);
+            ref[0] = '1';
+        } else {
+            ref[i - 1]++;
+        }
+    }
+    uint64_t x = 0x9E3779B97F4A7C15u, p = 1;
+    for (int d = 1; d <= 20; d++, p *= 10) {
+        uint64_t vals[] = {p, p - 1, p + 1, x >> (d * 3)};
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        for (size_t i = 0; i < N_ELEMS(vals); i++) {
+            snprintf(ref, sizeof ref, "%" PRIu64, vals[i]);
+            size_t n = ava__fmt_u64(out, vals[i]);
+            CHECK(n == strlen(ref) && memcmp(out, ref, n) == 0, "%s written as %.*s", ref, (int)n,
+                  out);
+        }
+    }
+    size_t n = ava__fmt_u64(out, UINT64_MAX);
+    out[n] = '\0';
+    assert_string_equal(out, "18446744073709551615");
+}
+
+/* A line's timestamp through a thread's cache of its seconds: a new second, the same one, an
+ * earlier one, and times below one second, as printf would write them. */
+static void test_formatter_timestamp_cache(void **state) {
+    (void)state;
+    struct ava__ts_cache tc = {.sec = -1};
+    static const int64_t ts[] = {1764130000123456789, 1764130000999999999, 1764130001000000000,
+                                 1764130001000000001, 1764129999000000007, 5,
+                                 999999999,           1000000000,          INT64_MAX,
+                                 1764130000000000000};
+    for (int pass = 0; pass < 2; pass++) { /* the second pass starts from a filled cache */
+        for (size_t i = 0; i < N_ELEMS(ts); i++) {
+            char out[AVA__LINE_MAX], want[64];
+            size_t n = ava__fmt_tail(out, 0.5, 7, ts[i], pass ? &tc : NULL);
+            if (!pass)
+                ava__fmt_tail(out, 0.5, 7, ts[i], &tc);
+            out[n] = '\0';
+            snprintf(want, sizeof want, "0.5,step=7i %" PRId64 "\n", ts[i]);
+            assert_string_equal(out, want);
+        }
+    }
+}
+
 /* ---- refused arguments ---- */
 
 static void test_invalid_refused(void **state) {
@@ -427,6 +640,71 @@ static void test_invalid_refused(void **state) {
     assert_int_equal(count_lines(text), 1);
     free(text);
     assert_int_equal(ava_dropped_total(), 0);
+}
+
+/* Each thread keeps its last checked (name, tags) with their formatted start of line: the
+ * cache must follow the strings' contents (the same buffer rewritten), never let an invalid
+ * argument through, keep ava_report and ava_report_ex apart, and carry on with tags too long
+ * to keep. */
+static void test_cached_arguments(void **state) {
+    (void)state;
+    char name[16] = "loss", tags[80] = "phase=train";
+    assert_int_equal(ava_report(name, 1, 0.5, tags), 0);
+    assert_int_equal(ava_report(name, 2, 0.5, tags), 0); /* a hit */
+    strcpy(name, "acc");                                 /* same buffers, new contents */
+    assert_int_equal(ava_report(name, 3, 0.5, tags), 0);
+    strcpy(tags, "phase=val,epoch=2");
+    assert_int_equal(ava_report(name, 4, 0.5, tags), 0);
+    strcpy(name, "a b"); /* now invalid: refused, and the cache still holds "acc" */
+    errno = 0;
+    assert_int_equal(ava_report(name, 5, 0.5, tags), -1);
+    assert_int_equal(errno, EINVAL);
+    strcpy(tags, "phase=val,epoch=x");
+    assert_int_equal(ava_report("acc", 5, 0.5, tags), -1);
+    assert_int_equal(ava_report("acc", 5, 0.5, "phase=val,epoch=2"), 0);
+    assert_int_equal(ava_report("acc", -1, 0.5, "phase=val,epoch=2"), -1); /* hit, bad step */
+    assert_int_equal(ava_report("acc", 6, NAN, "phase=val,epoch=2"), -1);  /* hit, bad value */
+    assert_int_equal(ava_report("acc", 6, 0.5, NULL), 0);                  /* NULL = "" */
+    assert_int_equal(ava_report("acc", 7, 0.5, ""), 0);
+    /* ava_report_ex: its own key; the epoch is part of it */
+    assert_int_equal(ava_report_ex("acc", 8, 0.5, "val", 2), 0);
+    assert_int_equal(ava_report_ex("acc", 9, 0.5, "val", 3), 0);
+    assert_int_equal(ava_report_ex("acc", 10, 0.5, NULL, 3), 0);
+    assert_int_equal(ava_report_ex("acc", 11, 0.5, "val", -2), -1);
+    assert_int_equal(ava_report("acc", 12, 0.5, "epoch=3"), 0);
+    /* tags longer than the cache keeps (leading zeros): still checked and written each time */
+    memset(tags, 0, sizeof tags);
+    strcpy(tags, "phase=x,epoch=");
+    memset(tags + strlen(tags), '0', 60);
+    strcat(tags, "4");
+    assert_int_equal(ava_report("acc", 13, 0.5, tags), 0);
+    assert_int_equal(ava_report("acc", 14, 0.5, tags), 0);
+    tags[strlen(tags) - 1] = 'x';
+    assert_int_equal(ava_report("acc", 15, 0.5, tags), -1);
+    char *text = flush_and_read();
+    static const char *want[] = {"loss,phase=train value=0.5,step=1i ",
+                                 "loss,phase=train value=0.5,step=2i ",
+                                 "acc,phase=train value=0.5,step=3i ",
+                                 "acc,phase=val,epoch=2 value=0.5,step=4i ",
+                                 "acc,phase=val,epoch=2 value=0.5,step=5i ",
+                                 "acc value=0.5,step=6i ",
+                                 "acc value=0.5,step=7i ",
+                                 "acc,phase=val,epoch=2 value=0.5,step=8i ",
+                                 "acc,phase=val,epoch=3 value=0.5,step=9i ",
+                                 "acc,epoch=3 value=0.5,step=10i ",
+                                 "acc,epoch=3 value=0.5,step=12i ",
+                                 "acc,phase=x,epoch=4 value=0.5,step=13i ",
+                                 "acc,phase=x,epoch=4 value=0.5,step=14i "};
+    const char *p = text;
+    for (size_t i = 0; i < N_ELEMS(want); i++) {
+        size_t wl = strlen(want[i]);
+        CHECK(strncmp(p, want[i], wl) == 0, "line %zu: want '%s', got '%.80s'", i, want[i], p);
+        p = strchr(p, '\n');
+        CHECK(p != NULL, "line %zu: no end", i);
+        p++;
+    }
+    assert_string_equal(p, "");
+    free(text);
 }
 
 /* ---- threads ---- */
@@ -806,6 +1084,51 @@ static void test_burst_tail_delivered(void **state) {
     free(text);
 }
 
+/* Reads rfd until `want` more lines came (up to 2 s). Returns whether they did. */
+static bool lines_arrive(int rfd, size_t want) {
+    size_t got = 0;
+    for (int waited = 0; got < want && waited < 2000; waited++) {
+        char buf[65536];
+        ssize_t n = read(rfd, buf, sizeof buf);
+        if (n > 0)
+            for (ssize_t i = 0; i < n; i++)
+                got += buf[i] == '\n';
+        else
+            usleep(1000);
+    }
+    return got == want;
+}
+
+/* After a burst the flusher stays awake a few milliseconds: points meanwhile are queued for
+ * it (no write by the caller, no signal) and delivered; then it parks, and the next burst
+ * wakes it (the signal) and is delivered too, all without ava_flush(). */
+static int child_linger(int rfd) {
+    for (int i = 0; i < 1000; i++)
+        ava_report("loss", i, 0.5, NULL);
+    if (!lines_arrive(rfd, 1000))
+        return 1;
+    for (int i = 0; i < 5; i++) /* the flusher lingers: these wait for it */
+        ava_report("loss", 1000 + i, 0.5, NULL);
+    if (!lines_arrive(rfd, 5))
+        return 2;
+    for (int i = 0; i < 1000 && !ava__flusher_parked(); i++)
+        usleep(1000);
+    if (!ava__flusher_parked())
+        return 3;
+    for (int i = 0; i < 1000; i++)
+        ava_report("loss", 2000 + i, 0.5, NULL);
+    if (!lines_arrive(rfd, 1000))
+        return 4;
+    return ava_dropped_total() == 0 ? 0 : 5;
+}
+
+static void test_flusher_lingers_then_parks(void **state) {
+    (void)state;
+    char *text = in_child(child_linger);
+    assert_string_equal(text, "");
+    free(text);
+}
+
 /* exit() writes what is still queued. */
 static int child_exit(int rfd) {
     (void)rfd;
@@ -875,7 +1198,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_exact_lines, setup_pipe, teardown_pipe),
         cmocka_unit_test_setup_teardown(test_values_round_trip, setup_pipe, teardown_pipe),
         cmocka_unit_test(test_formatter_random),
+        cmocka_unit_test(test_formatter_shortest),
+        cmocka_unit_test(test_formatter_u64),
+        cmocka_unit_test(test_formatter_timestamp_cache),
         cmocka_unit_test_setup_teardown(test_invalid_refused, setup_pipe, teardown_pipe),
+        cmocka_unit_test_setup_teardown(test_cached_arguments, setup_pipe, teardown_pipe),
         cmocka_unit_test_setup_teardown(test_threads_whole_lines, setup_pipe, teardown_pipe),
         cmocka_unit_test_setup_teardown(test_full_pipe_drops, setup_pipe, teardown_pipe),
         cmocka_unit_test_setup_teardown(test_supervisor_gone, setup_pipe, teardown_pipe),
@@ -883,6 +1210,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_outside_ava_one_warning, NULL, teardown_pipe),
         cmocka_unit_test(test_sparse_no_thread),
         cmocka_unit_test(test_burst_tail_delivered),
+        cmocka_unit_test(test_flusher_lingers_then_parks),
         cmocka_unit_test(test_exit_flushes),
         cmocka_unit_test(test_fork),
     };

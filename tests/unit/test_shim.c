@@ -11,6 +11,7 @@
 #include "../../src/common/path.h"
 #include "../../src/common/rundir.h"
 #include "../../src/common/timeutil.h"
+#include "../../src/shim/metrics.h"
 #include "../../src/shim/spec.h"
 #include "../../src/shim/supervise.h"
 #include "../../src/shim/tree.h"
@@ -25,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -490,6 +492,65 @@ static void test_spec_inherit_env(void **state) {
     assert_non_null(strstr(err, "'inherit_env' entry 0 ('A=B') is not a variable name"));
 }
 
+/* CLOCK_MONOTONIC in seconds. */
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The SDK pipe: made large (when the system allows it), and read in gathered rounds: after a
+ * read that found lines the shim pauses ~250 us so that the writes meanwhile wake nobody; a
+ * read that found nothing does not pause. The lines reach the metrics file unchanged. */
+static void test_metrics_pipe_gathers(void **state) {
+    (void)state;
+    struct rd r;
+    rd_make(&r);
+    struct shim_metrics *m;
+    int wfd = -1;
+    char err[AVA_ERRLEN];
+    assert_int_equal(shim_metrics_open(r.dir, NULL, NULL, 0, &m, &wfd, err), 0);
+    FILE *f = fopen("/proc/sys/fs/pipe-max-size", "r");
+    long max = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 0;
+        fclose(f);
+    }
+    if (max >= 1024 * 1024 && geteuid() == 0)
+        assert_true(fcntl(wfd, F_GETPIPE_SZ) >= 1024 * 1024);
+    const char *line = "loss,phase=train value=0.5,step=3i 1764130000123456789\n";
+    assert_int_equal(write(wfd, line, strlen(line)), (ssize_t)strlen(line));
+    double t0 = mono_s();
+    shim_metrics_read_pipe(m);
+    double took = mono_s() - t0;
+    if (took < 200e-6)
+        fail_msg("a read that found a line paused only %.0f us", took * 1e6);
+    t0 = mono_s();
+    for (int i = 0; i < 1000; i++) /* nothing to read: 1000 rounds without a pause */
+        shim_metrics_read_pipe(m);
+    took = mono_s() - t0;
+    if (took >= 0.2)
+        fail_msg("1000 reads of an empty pipe took %.3f s", took);
+    int64_t written, refused;
+    shim_metrics_counts(m, &written, &refused);
+    assert_int_equal(written, 1);
+    assert_int_equal(refused, 0);
+    close(wfd);
+    shim_metrics_read_pipe(m); /* EOF */
+    assert_int_equal(shim_metrics_fd(m), -1);
+    shim_metrics_close(m);
+    char path[400], buf[256] = "";
+    snprintf(path, sizeof path, "%s/%s", r.dir, AVA_RUNDIR_METRICS);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    assert_string_equal(buf, line);
+    rd_remove(&r);
+}
+
 /* Wait statuses map to state, exit code, signal and reason. */
 static void test_outcome_from_status(void **state) {
     struct ava_exit_record rec;
@@ -898,6 +959,7 @@ int main(void) {
         cmocka_unit_test(test_spec_parse_ok),
         cmocka_unit_test(test_spec_parse_bad),
         cmocka_unit_test(test_spec_inherit_env),
+        cmocka_unit_test(test_metrics_pipe_gathers),
         cmocka_unit_test(test_outcome_from_status),
         cmocka_unit_test(test_run_succeeded),
         cmocka_unit_test(test_run_outcomes),
