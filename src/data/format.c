@@ -4,7 +4,8 @@
  * at a time from an atomic counter, with its own JPEG encoder and its own arena in each
  * chunk), while the calling thread writes the oldest chunk in order and encodes too whenever
  * it would wait. The order of the files never depends on which thread encoded what, so the
- * same inputs give byte-identical files whatever the thread count. */
+ * same inputs give byte-identical files whatever the thread count. The pack is unmapped on a
+ * helper thread while the last set's files are synced. */
 #include "format.h"
 
 #include "image.h"
@@ -527,10 +528,32 @@ static int write_chunks(struct pool *p, struct encoder *self, struct set_writer 
     return r;
 }
 
-/* Writes the samples order[0..count) as one set into dir. */
+/* Thread body that unmaps a pack. */
+static void *pack_close_main(void *arg) {
+    ava_pack_close(arg);
+    return NULL;
+}
+
+/* Unmaps the pack on a helper thread (with every signal blocked), so that tearing down its
+ * mapping (a few ms for tens of MB) overlaps the set's closing fsync; closes it here when the
+ * thread cannot start. Returns whether *th must be joined. */
+static bool pack_close_start(struct ava_pack *pack, pthread_t *th) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    bool started = pthread_create(th, NULL, pack_close_main, pack) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!started)
+        ava_pack_close(pack);
+    return started;
+}
+
+/* Writes the samples order[0..count) as one set into dir. When *release is non-NULL (the
+ * last set), the pack is closed once every sample has been handed to the set's writer (which
+ * keeps no pointer into it), and *release set to NULL. */
 static int write_set(const struct ava_job_spec *spec, const struct ava_pack *pack,
                      const uint32_t *order, uint32_t count, const char *dir,
-                     struct run_progress *pr, char *err) {
+                     struct run_progress *pr, struct ava_pack **release, char *err) {
     struct set_writer w;
     int r = set_writer_open(&w, spec->format, dir, err);
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -580,7 +603,13 @@ static int write_set(const struct ava_job_spec *spec, const struct ava_pack *pac
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
-    return set_writer_close(&w, r, err);
+    pthread_t closer;
+    bool closing = *release && pack_close_start(*release, &closer);
+    *release = NULL;
+    r = set_writer_close(&w, r, err);
+    if (closing)
+        pthread_join(closer, NULL);
+    return r;
 }
 
 /* The labels of every sample in the pack (for stratified splits); *max gets the largest. */
@@ -625,9 +654,13 @@ int ava_format_run(const struct ava_job_spec *spec, const char *pack_dir, const 
         s->samples = part == 0 ? ntrain : n - ntrain;
         snprintf(name, sizeof name, "%s-%d", ava_set_format_str(spec->format), s->percent);
         r = ava_path_join(s->dir, sizeof s->dir, err, out_dir, name, NULL);
+        bool final = part + 1 == (spec->percent < 100 ? 2 : 1);
+        struct ava_pack *release = final ? pack : NULL;
         if (r == 0)
             r = write_set(spec, pack, order + (part ? ntrain : 0), (uint32_t)s->samples, s->dir,
-                          &pr, err);
+                          &pr, &release, err);
+        if (final && !release)
+            pack = NULL; /* write_set closed it */
         pr.base += s->samples;
         s->bytes = dir_bytes(s->dir);
         *nsets = part + 1;

@@ -28,9 +28,16 @@ int ava_datum_encode(const struct ava_datum *d, uint8_t **out, size_t *len, char
  * AVA_EINVALID for malformed input (truncated varint, wrong wire type, length past end). */
 int ava_datum_decode(const uint8_t *buf, size_t len, struct ava_datum *d, char *err);
 
-/* Puts and commits run on the writer's own thread while the caller prepares the next
- * transaction: an error may be reported by a later put or by close (a put whose key may
- * already exist is waited for, so AVA_EEXISTS is still its own). */
+/* While every key sorts after the ones before it (a formatted set's keys always do), the
+ * writer lays out data.mdb's B+tree itself, as one LMDB transaction of MDB_APPEND puts would:
+ * each datum is encoded straight into its leaf page and the pages stream out through a
+ * background thread; close writes the meta pages, syncs, and reads the tree back through
+ * LMDB (which also creates lock.mdb). The same puts give byte-identical files. At the first
+ * key that does not sort last (it may exist) the tree so far is finished and LMDB takes
+ * over: from then on puts and commits run on the writer's own thread while the caller
+ * prepares the next transaction (a put whose key may already exist is waited for, so
+ * AVA_EEXISTS is still its own). Either way a write error may be reported by a later put or
+ * by close. */
 struct ava_lmdb_writer;
 /* Creates DIR (must not exist, like convert_imageset) with data.mdb and lock.mdb. Returns 0,
  * AVA_EEXISTS when DIR exists, AVA_EIO. *out: ava_lmdb_writer_close. The map starts at
@@ -42,14 +49,17 @@ int ava_lmdb_writer_open(const char *dir, struct ava_lmdb_writer **out, char *er
 int ava_lmdb_writer_open_mapsize(const char *dir, size_t initial_map, struct ava_lmdb_writer **out,
                                  char *err);
 /* Puts one datum under key sprintf("%08d_%s", index, name) (index >= 0; the key must fit
- * LMDB's 511-byte limit). Commits every 1000 puts, or earlier once the puts not yet committed
- * hold 64 MiB, which bounds the memory kept to redo them; grows the map (doubling) on
- * MDB_MAP_FULL and redoes them. Returns 0, AVA_EINVALID (bad datum, index or key),
+ * LMDB's 511-byte limit). Through LMDB (after an out-of-order key): commits every 1000 puts,
+ * or earlier once the puts not yet committed hold 64 MiB, which bounds the memory kept to
+ * redo them; grows the map (doubling) on MDB_MAP_FULL and redoes them. The map size recorded
+ * by bulk writing is likewise the initial one doubled until it holds the file. Returns 0,
+ * AVA_EINVALID (bad datum, index or key),
  * AVA_EEXISTS (the key was put before; the writer stays usable), AVA_ETOOLARGE (the map would
  * pass 1 TiB), AVA_EIO (the writer then refuses further puts). */
 int ava_lmdb_writer_put(struct ava_lmdb_writer *w, int index, const char *name,
                         const struct ava_datum *d, char *err);
-/* Commits, syncs data.mdb to disk and closes; frees w in every case. NULL is a no-op. */
+/* Commits (or writes the tree's last pages and the metas), syncs data.mdb and the directory
+ * to disk and closes; frees w in every case. NULL is a no-op. */
 int ava_lmdb_writer_close(struct ava_lmdb_writer *w, char *err);
 
 #endif

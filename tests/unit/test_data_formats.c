@@ -9,7 +9,9 @@
 #include "../../src/common/err.h"
 #include "../../src/common/file.h"
 #include "../../src/common/path.h"
+#include "../../src/data/format.h"
 #include "../../src/data/lmdbw.h"
+#include "../../src/data/pack.h"
 #include "../../src/data/rawset.h"
 #include "../../src/data/recordio.h"
 
@@ -18,7 +20,9 @@
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -596,6 +600,480 @@ static void test_lmdb_value_bigger_than_map(void **state) {
     remove_tmpdir(dir);
 }
 
+/* ---- LMDB: the bulk (in-order) writer ---- */
+
+/* The name of entry i of a bulk test set: nlen characters, so that its key is 9 + nlen. */
+static void bulk_name(char *name, size_t nlen, int i) {
+    for (size_t k = 0; k < nlen; k++)
+        name[k] = (char)('a' + (i * 7 + (int)k) % 26);
+    name[nlen] = '\0';
+}
+
+/* The data of entry i (an encoded datum of dlen bytes) in buf. */
+static struct ava_datum bulk_datum(int i, uint8_t *buf, size_t dlen) {
+    for (size_t k = 0; k < dlen; k++)
+        buf[k] = (uint8_t)(i * 131 + k * 7 + (k >> 9));
+    return (struct ava_datum){0, 0, 0, buf, dlen, i % 10, true};
+}
+
+/* Data sizes of a mixed set: small ones, the sizes around LMDB's overflow threshold (a node
+ * of 8 + key + value bytes over 2038 goes to overflow pages), a few pages, half a megabyte
+ * and more (written past the writer's buffer), in a reproducible order. */
+static size_t mixed_len(int i) {
+    static const size_t big[] = {4096, 4080, 12000, 530000, 1100000, 2600000};
+    uint64_t s = (uint64_t)i * 2654435761u + 1;
+    uint64_t r = rnd(&s) % 100;
+    if (r < 50)
+        return (size_t)(r * 13);
+    if (r < 95)
+        return 1950 + (size_t)(rnd(&s) % 120); /* straddles the threshold for short keys */
+    return big[rnd(&s) % N_ELEMS(big)];
+}
+
+/* Writes n entries with names of nlen characters and data of len_of(i) bytes (or fixed dlen)
+ * into the new environment db, in key order. */
+static void bulk_write(const char *db, int n, size_t nlen, size_t (*len_of)(int), size_t dlen) {
+    char err[AVA_ERRLEN], name[600];
+    struct ava_lmdb_writer *w;
+    assert_int_equal(ava_lmdb_writer_open(db, &w, err), 0);
+    uint8_t *buf = malloc(3u << 20);
+    for (int i = 0; i < n; i++) {
+        bulk_name(name, nlen, i);
+        struct ava_datum d = bulk_datum(i, buf, len_of ? len_of(i) : dlen);
+        if (ava_lmdb_writer_put(w, i, name, &d, err) != 0)
+            fail_msg("put %d: %s", i, err);
+    }
+    free(buf);
+    if (ava_lmdb_writer_close(w, err) != 0)
+        fail_msg("close: %s", err);
+}
+
+/* Page counts found by walking data.mdb's pages. */
+struct page_counts {
+    size_t leaf, branch, overflow, total;
+};
+
+/* Walks every page of db/data.mdb after the two metas as LMDB 0.9 lays them out: each page
+ * numbered by its place, a leaf, a branch of at least 2 nodes (LMDB asserts it) or an overflow
+ * run, free space zeroed (nothing stale from reused buffers). */
+static struct page_counts walk_pages(const char *db) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/data.mdb", db);
+    size_t n, psize = (size_t)sysconf(_SC_PAGESIZE), hdr = sizeof(size_t) + 8;
+    uint8_t *f = (uint8_t *)slurp(path, &n);
+    struct page_counts c = {0, 0, 0, n / psize};
+    CHECK(n % psize == 0 && n >= 2 * psize, "data.mdb of %zu bytes", n);
+    size_t pg = 2;
+    while (pg < c.total) {
+        const uint8_t *p = f + pg * psize;
+        size_t pgno;
+        uint16_t flags, lower, upper;
+        memcpy(&pgno, p, sizeof pgno);
+        memcpy(&flags, p + sizeof(size_t) + 2, 2);
+        memcpy(&lower, p + sizeof(size_t) + 4, 2);
+        memcpy(&upper, p + sizeof(size_t) + 6, 2);
+        CHECK(pgno == pg, "page %zu says it is page %zu", pg, pgno);
+        if (flags == 0x04) { /* overflow run */
+            uint32_t run;
+            memcpy(&run, p + sizeof(size_t) + 4, 4);
+            CHECK(run >= 1 && pg + run <= c.total, "overflow run of %u at page %zu", run, pg);
+            c.overflow += run;
+            pg += run;
+            continue;
+        }
+        CHECK(flags == 0x01 || flags == 0x02, "page %zu has flags %#x", pg, flags);
+        CHECK(lower >= hdr && upper >= lower && upper <= psize, "page %zu: %u..%u", pg, lower,
+              upper);
+        size_t nodes = (lower - hdr) / 2;
+        CHECK(nodes >= (flags == 0x01 ? 2u : 1u), "page %zu (flags %#x) has %zu nodes", pg, flags,
+              nodes);
+        for (size_t k = lower; k < upper; k++)
+            CHECK(p[k] == 0, "page %zu: free byte %zu is %#x", pg, k, p[k]);
+        if (flags == 0x01)
+            c.branch++;
+        else
+            c.leaf++;
+        pg++;
+    }
+    free(f);
+    return c;
+}
+
+/* Opens db read-only with LMDB and checks its n entries (as bulk_write wrote them) forwards,
+ * backwards and by search, and that LMDB's counts match the pages in the file. */
+static MDB_stat check_bulk_env(const char *db, int n, size_t nlen, size_t (*len_of)(int),
+                               size_t dlen) {
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_stat st;
+    char err[AVA_ERRLEN], name[600], key[700];
+    uint8_t *buf = malloc(3u << 20);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, db, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_stat(txn, dbi, &st), 0);
+    assert_int_equal(st.ms_entries, (size_t)n);
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    int i = 0;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+        CHECK(i < n, "more than %d entries", n);
+        bulk_name(name, nlen, i);
+        int kl = snprintf(key, sizeof key, "%08d_%s", i, name);
+        check_bytes("key", k.mv_data, k.mv_size, key, (size_t)kl);
+        struct ava_datum got, want = bulk_datum(i, buf, len_of ? len_of(i) : dlen);
+        assert_int_equal(ava_datum_decode(v.mv_data, v.mv_size, &got, err), 0);
+        assert_int_equal(got.label, want.label);
+        assert_true(got.encoded);
+        CHECK(got.len == want.len && memcmp(got.data, want.data, want.len) == 0,
+              "entry %d: %zu bytes of data, want %zu", i, got.len, want.len);
+        MDB_val found;
+        assert_int_equal(mdb_get(txn, dbi, &k, &found), 0); /* down the branch pages */
+        assert_int_equal(found.mv_size, v.mv_size);
+    }
+    assert_int_equal(i, n);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV))
+        i--;
+    assert_int_equal(i, 0);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    free(buf);
+    struct page_counts c = walk_pages(db);
+    assert_int_equal(c.leaf, st.ms_leaf_pages);
+    assert_int_equal(c.branch, st.ms_branch_pages);
+    assert_int_equal(c.overflow, st.ms_overflow_pages);
+    assert_int_equal(c.total, 2 + c.leaf + c.branch + c.overflow); /* no page unaccounted */
+    return st;
+}
+
+/* Trees of every shape: 0 entries, one leaf, a root over 2 leaves, and levels whose last page
+ * would hold a single node (long keys: 9 entries a leaf, 10 nodes a branch page). */
+static void test_lmdb_bulk_tree_shapes(void **state) {
+    static const int sizes[] = {0,  1,  2,   8,   9,   10,  11,  18,  19,  89,  90,
+                                91, 99, 100, 101, 900, 901, 909, 910, 911, 9001};
+    char dir[64], db[128];
+    make_tmpdir(dir, sizeof dir);
+    for (size_t s = 0; s < N_ELEMS(sizes); s++) {
+        snprintf(db, sizeof db, "%s/set%zu", dir, s);
+        bulk_write(db, sizes[s], 391, NULL, 20); /* 400-byte keys, 26-byte values */
+        MDB_stat st = check_bulk_env(db, sizes[s], 391, NULL, 20);
+        unsigned want_depth = sizes[s] == 0      ? 0
+                              : sizes[s] <= 9    ? 1
+                              : sizes[s] <= 90   ? 2
+                              : sizes[s] <= 900  ? 3
+                              : sizes[s] <= 9000 ? 4
+                                                 : 5;
+        CHECK(st.ms_depth == want_depth, "%d entries: depth %u, want %u", sizes[s], st.ms_depth,
+              want_depth);
+        char lock[160];
+        snprintf(lock, sizeof lock, "%s/lock.mdb", db);
+        assert_true(ava_file_size(lock) >= 0);
+    }
+    remove_tmpdir(dir);
+}
+
+/* Mixed value sizes, some on overflow pages (a few past the writer's buffer), and keys up to
+ * LMDB's 511 bytes: read back whole, packed exactly as LMDB's own MDB_APPEND puts pack them
+ * (same leaf and overflow page counts), and byte-identical when written again. */
+static void test_lmdb_bulk_values(void **state) {
+    enum { N = 1500 };
+    char dir[64], db[128], db2[128], ref[128], err[AVA_ERRLEN], name[600], key[700];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/a", dir);
+    snprintf(db2, sizeof db2, "%s/b", dir);
+    snprintf(ref, sizeof ref, "%s/ref", dir);
+    bulk_write(db, N, 20, mixed_len, 0);
+    MDB_stat st = check_bulk_env(db, N, 20, mixed_len, 0);
+    assert_true(st.ms_overflow_pages > 0 && st.ms_depth >= 2);
+
+    /* LMDB itself, one transaction of appends */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat rst;
+    uint8_t *buf = malloc(3u << 20), *enc;
+    size_t elen;
+    assert_int_equal(mkdir(ref, 0755), 0);
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 30), 0);
+    assert_int_equal(mdb_env_open(env, ref, MDB_NOSYNC, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    for (int i = 0; i < N; i++) {
+        bulk_name(name, 20, i);
+        MDB_val k = {(size_t)snprintf(key, sizeof key, "%08d_%s", i, name), key};
+        struct ava_datum d = bulk_datum(i, buf, mixed_len(i));
+        assert_int_equal(ava_datum_encode(&d, &enc, &elen, err), 0);
+        MDB_val v = {elen, enc};
+        assert_int_equal(mdb_put(txn, dbi, &k, &v, MDB_APPEND), 0);
+        free(enc);
+    }
+    assert_int_equal(mdb_stat(txn, dbi, &rst), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    free(buf);
+    assert_int_equal(st.ms_leaf_pages, rst.ms_leaf_pages);
+    assert_int_equal(st.ms_overflow_pages, rst.ms_overflow_pages);
+    assert_int_equal(st.ms_entries, rst.ms_entries);
+
+    /* the same puts again: the same bytes */
+    bulk_write(db2, N, 20, mixed_len, 0);
+    char p1[160], p2[160];
+    snprintf(p1, sizeof p1, "%s/data.mdb", db);
+    snprintf(p2, sizeof p2, "%s/data.mdb", db2);
+    size_t n1, n2;
+    char *f1 = slurp(p1, &n1), *f2 = slurp(p2, &n2);
+    assert_true(n1 == n2 && memcmp(f1, f2, n1) == 0);
+    free(f1);
+    free(f2);
+
+    /* the longest key LMDB takes, with data just under and over the overflow threshold */
+    snprintf(db, sizeof db, "%s/long", dir);
+    bulk_write(db, 40, 502, NULL, 1500);
+    check_bulk_env(db, 40, 502, NULL, 1500);
+    snprintf(db, sizeof db, "%s/long2", dir);
+    bulk_write(db, 40, 502, NULL, 1530);
+    st = check_bulk_env(db, 40, 502, NULL, 1530);
+    assert_int_equal(st.ms_overflow_pages, 40);
+    remove_tmpdir(dir);
+}
+
+/* LMDB writes on after the bulk writer: deletes (rebalancing), inserts between keys (splits)
+ * and a duplicate refused, then a compacting copy walks the result. */
+static void test_lmdb_bulk_then_lmdb_writes(void **state) {
+    enum { N = 3000 };
+    char dir[64], db[128], copy[128], name[600], key[700];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/set", dir);
+    snprintf(copy, sizeof copy, "%s/copy", dir);
+    bulk_write(db, N, 30, NULL, 300);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint8_t val[64] = {1, 2, 3};
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, db, 0, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    for (int i = 0; i < N; i++) {
+        bulk_name(name, 30, i);
+        MDB_val k = {(size_t)snprintf(key, sizeof key, "%08d_%s", i, name), key};
+        if (i % 3 == 0)
+            assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+        MDB_val v = {sizeof val, val};
+        if (i % 5 == 1 && i % 3 != 0) /* one still there */
+            assert_int_equal(mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE), MDB_KEYEXIST);
+        key[k.mv_size] = '+'; /* sorts right after key i */
+        k.mv_size++;
+        v = (MDB_val){sizeof val, val}; /* MDB_KEYEXIST pointed it at the existing data */
+        if (i % 2 == 0)
+            assert_int_equal(mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE), 0);
+    }
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    assert_int_equal(mkdir(copy, 0755), 0);
+    assert_int_equal(mdb_env_copy2(env, copy, MDB_CP_COMPACT), 0);
+    mdb_env_close(env);
+
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_open(env, copy, MDB_RDONLY, 0644), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (int i = 0; i < N; i++) {
+        bulk_name(name, 30, i);
+        int kl = snprintf(key, sizeof key, "%08d_%s", i, name);
+        if (i % 3 != 0) { /* kept, from the bulk writer */
+            assert_int_equal(rc, 0);
+            check_bytes("kept key", k.mv_data, k.mv_size, key, (size_t)kl);
+            assert_int_not_equal(v.mv_size, sizeof val);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        if (i % 2 == 0) { /* added after it */
+            key[kl++] = '+';
+            assert_int_equal(rc, 0);
+            check_bytes("added key", k.mv_data, k.mv_size, key, (size_t)kl);
+            assert_int_equal(v.mv_size, sizeof val);
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+    }
+    assert_int_equal(rc, MDB_NOTFOUND);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    remove_tmpdir(dir);
+}
+
+/* A write failure (the file size limit, as a full disk would) is an error of a later put or
+ * of close, never a set that looks complete. */
+static void test_lmdb_bulk_write_error(void **state) {
+    char dir[64], db[128], err[AVA_ERRLEN], name[32];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/set", dir);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct ava_lmdb_writer *w;
+    assert_int_equal(ava_lmdb_writer_open(db, &w, err), 0);
+    lim = old;
+    lim.rlim_cur = 1 << 20;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    uint8_t buf[800];
+    int rc = 0;
+    for (int i = 0; i < 6000 && rc == 0; i++) { /* ~5 MB */
+        bulk_name(name, 20, i);
+        struct ava_datum d = bulk_datum(i, buf, sizeof buf);
+        rc = ava_lmdb_writer_put(w, i, name, &d, err);
+    }
+    if (rc == 0)
+        rc = ava_lmdb_writer_close(w, err);
+    else
+        ava_lmdb_writer_close(w, NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rc, AVA_EIO);
+    assert_non_null(strstr(err, "data.mdb"));
+    remove_tmpdir(dir);
+}
+
+/* ---- formatting a pack into LMDB sets ---- */
+
+/* The pixels of sample i of test_format_lmdb_sets' pack: grey 28x28 for even i, RGB 8x8 for
+ * odd i; *pix, *w, *h describe them. */
+static size_t fmt_pixels(int i, uint8_t *px, enum ava_pix *pix, int *w, int *h) {
+    *pix = i % 2 ? AVA_PIX_RGB : AVA_PIX_GRAY;
+    *w = *h = i % 2 ? 8 : 28;
+    size_t n = (size_t)*w * (size_t)*h * (i % 2 ? 3 : 1);
+    for (size_t k = 0; k < n; k++)
+        px[k] = (uint8_t)(i * 37 + k * 11);
+    return n;
+}
+
+/* Formats dir/pack into dir/OUT (lmdb, 70/30, seed 7) with the given thread count. */
+static void format_pack(const char *dir, const char *out, int threads,
+                        struct ava_format_set sets[2]) {
+    char pack[128], outdir[128], err[AVA_ERRLEN];
+    snprintf(pack, sizeof pack, "%s/pack", dir);
+    snprintf(outdir, sizeof outdir, "%s/%s", dir, out);
+    assert_int_equal(mkdir(outdir, 0755), 0);
+    struct ava_job_spec spec = {.kind = "format",
+                                .format = AVA_FMT_LMDB,
+                                .percent = 70,
+                                .seed = 7,
+                                .mode = AVA_SPLIT_SHUFFLE,
+                                .encoding = AVA_ENC_DEFAULT,
+                                .quality = 95,
+                                .threads = threads};
+    int nsets = 0;
+    if (ava_format_run(&spec, pack, outdir, NULL, NULL, sets, &nsets, err) != 0)
+        fail_msg("format: %s", err);
+    assert_int_equal(nsets, 2);
+}
+
+/* ava_format_run to LMDB: both sets of a 70/30 split readable through LMDB, every sample once
+ * with its raw pixels (Caffe's BGR planes for RGB) and label, keys in set order, the sizes
+ * reported, and the same bytes whatever the number of encoding threads. */
+static void test_format_lmdb_sets(void **state) {
+    enum { N = 3000 };
+    char dir[64], path[160], name[32], err[AVA_ERRLEN];
+    uint8_t px[28 * 28], want[28 * 28];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/pack", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    struct ava_pack_writer *pw;
+    assert_int_equal(ava_pack_writer_open(path, &pw, err), 0);
+    for (int i = 0; i < N; i++) {
+        struct ava_sample s = {.label = i % 10, .name = name};
+        snprintf(name, sizeof name, "c%d/img%05d.png", i % 10, i);
+        s.len = fmt_pixels(i, px, &s.pix, &s.width, &s.height);
+        s.data = px;
+        assert_int_equal(ava_pack_add(pw, &s, err), 0);
+    }
+    assert_int_equal(ava_pack_writer_close(pw, err), 0);
+    struct ava_format_set sets[2], sets1[2];
+    format_pack(dir, "t2", 2, sets);
+    assert_int_equal(sets[0].samples + sets[1].samples, N);
+    assert_int_equal(sets[0].samples, N * 70 / 100);
+
+    bool *seen = calloc(N, 1);
+    for (int k = 0; k < 2; k++) {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi dbi;
+        MDB_cursor *cur;
+        MDB_val key, val;
+        assert_int_equal(mdb_env_create(&env), 0);
+        assert_int_equal(mdb_env_open(env, sets[k].dir, MDB_RDONLY, 0644), 0);
+        assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+        assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+        assert_int_equal(mdb_cursor_open(txn, dbi, &cur), 0);
+        int64_t pos = 0;
+        for (int rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT), pos++) {
+            int at = -1, i = -1, c = -1, used = 0;
+            CHECK(sscanf((const char *)key.mv_data, "%8d_c%d/img%5d.png%n", &at, &c, &i, &used) ==
+                          3 &&
+                      (size_t)used == key.mv_size && at == pos && i >= 0 && i < N && !seen[i],
+                  "set %d entry %" PRId64 ": key %.*s", k, pos, (int)key.mv_size,
+                  (const char *)key.mv_data);
+            seen[i] = true;
+            struct ava_datum d;
+            assert_int_equal(ava_datum_decode(val.mv_data, val.mv_size, &d, err), 0);
+            enum ava_pix pix;
+            int w, h;
+            size_t n = fmt_pixels(i, px, &pix, &w, &h), plane = (size_t)w * (size_t)h;
+            memcpy(want, px, n);
+            for (size_t p = 0; pix == AVA_PIX_RGB && p < plane; p++) { /* BGR planes */
+                want[p] = px[3 * p + 2];
+                want[plane + p] = px[3 * p + 1];
+                want[2 * plane + p] = px[3 * p];
+            }
+            assert_false(d.encoded);
+            assert_int_equal(d.channels, pix == AVA_PIX_RGB ? 3 : 1);
+            assert_int_equal(d.width, w);
+            assert_int_equal(d.height, h);
+            assert_int_equal(d.label, i % 10);
+            check_bytes("pixels", d.data, d.len, want, n);
+        }
+        assert_int_equal(pos, sets[k].samples);
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        mdb_env_close(env);
+        char data[4200], lock[4200];
+        snprintf(data, sizeof data, "%s/data.mdb", sets[k].dir);
+        snprintf(lock, sizeof lock, "%s/lock.mdb", sets[k].dir);
+        assert_int_equal(sets[k].bytes, ava_file_size(data) + ava_file_size(lock));
+    }
+    for (int i = 0; i < N; i++)
+        CHECK(seen[i], "sample %d in no set", i);
+    free(seen);
+
+    for (int threads = 1; threads <= 3; threads += 2) {
+        char out[16];
+        snprintf(out, sizeof out, "t%d", threads);
+        format_pack(dir, out, threads, sets1);
+        for (int k = 0; k < 2; k++) {
+            char p1[4200], p2[4200];
+            size_t n1, n2;
+            snprintf(p1, sizeof p1, "%s/data.mdb", sets[k].dir);
+            snprintf(p2, sizeof p2, "%s/data.mdb", sets1[k].dir);
+            char *f1 = slurp(p1, &n1), *f2 = slurp(p2, &n2);
+            CHECK(n1 == n2 && memcmp(f1, f2, n1) == 0, "%d threads: set %d differs", threads, k);
+            free(f1);
+            free(f2);
+        }
+    }
+    remove_tmpdir(dir);
+}
+
 /* ---- raw sets and lists ---- */
 
 static void test_raw_set(void **state) {
@@ -672,6 +1150,11 @@ int main(void) {
         cmocka_unit_test(test_datum_decode_malformed),
         cmocka_unit_test(test_lmdb_round_trip),
         cmocka_unit_test(test_lmdb_value_bigger_than_map),
+        cmocka_unit_test(test_lmdb_bulk_tree_shapes),
+        cmocka_unit_test(test_lmdb_bulk_values),
+        cmocka_unit_test(test_lmdb_bulk_then_lmdb_writes),
+        cmocka_unit_test(test_lmdb_bulk_write_error),
+        cmocka_unit_test(test_format_lmdb_sets),
         cmocka_unit_test(test_raw_set),
         cmocka_unit_test(test_lst_golden),
     };
