@@ -124,3 +124,21 @@ int bench_avad_start(struct bench_server *srv, const char *avad, const char *con
     snprintf(srv->auth, sizeof srv->auth, "Authorization: Bearer %s", token);
     return 0;
 }
+
+/* Creates training name with entry and optional single argument; start=false stores it
+ * only. Returns the HTTP status (201 on success) or -1. */
+long bench_create_training(struct bench_client *c, const char *name, const char *entry,
+                           const char *arg, bool start) {
+    json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", name, "image", "ava-pure:host",
+                          "cpus", 1, "entry", entry, "start", start);
+    if (arg)
+        json_object_set_new(j, "args", json_pack("[s]", arg));
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    long st = bench_http(c, "/trainings", body);
+    free(body);
+    if (st != 201)
+        fprintf(stderr, "bench: create %s: HTTP %ld %.300s\n", name, st,
+                c->resp.data ? c->resp.data : "");
+    return st;
+}

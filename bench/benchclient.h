@@ -6,6 +6,7 @@
 #include "../src/common/buf.h"
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <sys/types.h>
 
@@ -39,6 +40,11 @@ void bench_client_free(struct bench_client *c);
 /* Sends one request (a POST when body is non-NULL, else a GET) to /api/v1 + path. Returns
  * the HTTP status, or -1 when there was no answer (said on stderr); the body is in c->resp. */
 long bench_http(struct bench_client *c, const char *path, const char *body);
+/* Creates training name (image ava-pure:host, 1 CPU) with entry and an optional single
+ * argument; start=false stores it only. Returns the HTTP status (201 on success, else the
+ * answer is shown on stderr) or -1. */
+long bench_create_training(struct bench_client *c, const char *name, const char *entry,
+                           const char *arg, bool start);
 /* The response body as JSON (the caller decrefs), or NULL. */
 json_t *bench_resp_json(const struct bench_client *c);
 

@@ -58,24 +58,6 @@ static void on_signal(int sig) {
     bench_stop = 1;
 }
 
-/* Creates training name with entry and optional single argument; start=false stores it
- * only. Returns the HTTP status (201 on success) or -1. */
-static long create_training(struct bench_client *c, const char *name, const char *entry,
-                            const char *arg, bool start) {
-    json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", name, "image", "ava-pure:host",
-                          "cpus", 1, "entry", entry, "start", start);
-    if (arg)
-        json_object_set_new(j, "args", json_pack("[s]", arg));
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    long st = bench_http(c, "/trainings", body);
-    free(body);
-    if (st != 201)
-        fprintf(stderr, "lifecycle: create %s: HTTP %ld %.300s\n", name, st,
-                c->resp.data ? c->resp.data : "");
-    return st;
-}
-
 /* True for the states a run ends in. */
 static bool state_terminal(const char *s) {
     return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "timed_out") ||
@@ -227,7 +209,7 @@ static double one_latency(struct bench_client *c, int i, bool *answered) {
     snprintf(name, sizeof name, "lat-%d", i);
     snprintf(path, sizeof path, "/trainings/%s", name);
     int64_t t0 = bench_mono_us();
-    if (create_training(c, name, "/bin/sleep", LAT_ENTRY_SLEEP, true) != 201)
+    if (bench_create_training(c, name, "/bin/sleep", LAT_ENTRY_SLEEP, true) != 201)
         return -1;
     json_t *j = bench_resp_json(c);
     const char *s = training_state(j);
@@ -303,7 +285,7 @@ static void *creator_main(void *arg) {
     char name[64];
     for (int k = 0; k < cr->count && !bench_stop; k++) {
         snprintf(name, sizeof name, "%s%d", cr->prefix, cr->first + k * cr->step);
-        if (create_training(&c, name, cr->entry, NULL, cr->start) != 201)
+        if (bench_create_training(&c, name, cr->entry, NULL, cr->start) != 201)
             cr->failed++;
     }
     bench_client_free(&c);
@@ -373,7 +355,7 @@ static pid_t shim_pid(struct bench_client *c, const char *name) {
 
 /* Phase 3: the memory of one ava-shim supervising /bin/sleep 3. Fills *rss_kib. */
 static int bench_shim(struct bench_client *c, double *rss_kib) {
-    if (create_training(c, "shim-rss", "/bin/sleep", "3", true) != 201)
+    if (bench_create_training(c, "shim-rss", "/bin/sleep", "3", true) != 201)
         return -1;
     pid_t pid = shim_pid(c, "shim-rss");
     char arg1[AVA_PATH_MAX];

@@ -50,22 +50,6 @@ static bool terminal(const char *s) {
                  !strcmp(s, "stopped"));
 }
 
-/* Creates and starts training name (1 CPU, entry with one argument). Returns 0 or -1. */
-static int create(struct bench_client *c, const char *name, const char *entry, const char *arg) {
-    json_t *j = json_pack("{s:s, s:s, s:i, s:s}", "name", name, "image", "ava-pure:host", "cpus", 1,
-                          "entry", entry);
-    if (arg)
-        json_object_set_new(j, "args", json_pack("[s]", arg));
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    long st = bench_http(c, "/trainings", body);
-    free(body);
-    if (st != 201)
-        fprintf(stderr, "slurm: create %s: HTTP %ld %.300s\n", name, st,
-                c->resp.data ? c->resp.data : "");
-    return st == 201 ? 0 : -1;
-}
-
 /* GETs training name and returns a copy of its state in out ("" on failure). */
 static void get_state(struct bench_client *c, const char *name, char *out, size_t len) {
     char path[160];
@@ -84,7 +68,7 @@ static double ava_one(struct bench_client *c, int i) {
     char name[64], st[32] = "", path[160];
     snprintf(name, sizeof name, "lat-%d", i);
     int64_t t0 = bench_mono_us();
-    if (create(c, name, "/bin/sleep", "30") < 0)
+    if (bench_create_training(c, name, "/bin/sleep", "30", true) != 201)
         return -1;
     while (!bench_stop && bench_mono_us() - t0 < TIMEOUT_US) {
         get_state(c, name, st, sizeof st);
@@ -180,7 +164,7 @@ static int ava_throughput(struct bench_client *c, const char *prefix, int n, dou
     char name[64];
     for (int i = 0; i < n && !bench_stop; i++) {
         snprintf(name, sizeof name, "%s%d", prefix, i);
-        if (create(c, name, "/bin/true", NULL) < 0)
+        if (bench_create_training(c, name, "/bin/true", NULL, true) != 201)
             return -1;
     }
     double submit_s = (double)(bench_mono_us() - t0) / 1e6;
