@@ -1,5 +1,6 @@
 """ava_sdk: report training metrics to ava from Python (the twin of libava, include/ava/ava.h),
-and read MXNet RecordIO files. One file, standard library only, Python 3.7+.
+and read MXNet RecordIO files and the sets `ava dataset format` writes (raw and PNG payloads).
+One file, standard library only, Python 3.7+.
 
     import ava_sdk
     ava_sdk.report("loss", step, 0.31, phase="train")
@@ -37,8 +38,10 @@ import struct
 import sys
 import threading
 import time
+import zlib
 
-__all__ = ["report", "flush", "dropped_total", "enabled", "RecordIO", "RecordIOError"]
+__all__ = ["report", "flush", "dropped_total", "enabled", "RecordIO", "RecordIOError",
+           "ImageSet", "decode_image", "load_set"]
 __version__ = "0.1.0"
 
 NAME_MAX = 64  # metric names: 1..64 bytes of [A-Za-z0-9._/-]
@@ -385,3 +388,173 @@ class RecordIO:
             if record is None:
                 return
             yield self.unpack(record)
+
+
+# ---- formatted sets: payload decoding and whole-set loading ----
+
+
+def _raw_shape(n):
+    """(channels, height, width) of a raw payload of n bytes: a grey square image when n is a
+    square, else an RGB square image when n / 3 is; None otherwise (as ava-train-c decides)."""
+    for c in (1, 3):
+        if n == 0 or n % c:
+            continue
+        side = int(round(math.sqrt(n // c)))
+        if side * side == n // c:
+            return c, side, side
+    return None
+
+
+def _png_unfilter(raw, height, stride, bpp):
+    """Undoes PNG's per-row filters (None, Sub, Up, Average, Paeth): raw holds height rows of
+    one filter byte and stride bytes. Returns the pixels (bytes, height * stride). The loops
+    are written out (no helper call per byte): about 0.2 ms for a 28 x 28 grey image."""
+    out = bytearray(height * stride)
+    prev = bytes(stride)
+    low7 = int.from_bytes(b"\x7f" * stride, "little")
+    high1 = low7 << 1 & int.from_bytes(b"\x80" * stride, "little")
+    for y in range(height):
+        at = y * (stride + 1)
+        f = raw[at]
+        row = bytearray(raw[at + 1:at + 1 + stride])
+        if f == 1:
+            for i in range(bpp, stride):
+                row[i] = (row[i] + row[i - bpp]) & 255
+        elif f == 2:  # bytewise sums mod 256 of two whole rows as integers (no carries)
+            a, b = int.from_bytes(row, "little"), int.from_bytes(prev, "little")
+            row = bytearray((((a & low7) + (b & low7)) ^ ((a ^ b) & high1)).to_bytes(
+                stride, "little"))
+        elif f == 3:
+            for i in range(stride):
+                row[i] = (row[i] + ((row[i - bpp] if i >= bpp else 0) + prev[i]) // 2) & 255
+        elif f == 4:
+            for i in range(bpp):
+                row[i] = (row[i] + prev[i]) & 255  # left and up-left are 0: Paeth picks up
+            for i in range(bpp, stride):
+                a, b, c = row[i - bpp], prev[i], prev[i - bpp]
+                pa, pb, pc = b - c, a - c, a + b - c - c  # p - a, p - b, p - c
+                pa, pb, pc = pa if pa >= 0 else -pa, pb if pb >= 0 else -pb, pc if pc >= 0 else -pc
+                row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        elif f != 0:
+            raise ValueError("PNG: unknown filter %d in row %d" % (f, y))
+        out[y * stride:(y + 1) * stride] = row
+        prev = row
+    return bytes(out)
+
+
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
+
+
+def _decode_png(data):
+    """Decodes an 8-bit, non-interlaced grey, grey+alpha, RGB or RGBA PNG (what ava's
+    formatter writes, and most others) to (channels, height, width, interleaved pixels);
+    alpha is dropped."""
+    pos, head, idat = 8, None, []
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        body = data[pos + 8:pos + 8 + length]
+        if len(body) < length:
+            raise ValueError("PNG: truncated %s chunk" % kind.decode("latin-1"))
+        if kind == b"IHDR":
+            head = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if head is None:
+        raise ValueError("PNG: no IHDR chunk")
+    width, height, depth, ctype, _comp, _filt, interlace = head
+    if depth != 8 or ctype not in _PNG_CHANNELS or interlace:
+        raise ValueError("PNG: only 8-bit, non-interlaced grey or RGB(A) images are read "
+                         "(this one: depth %d, colour type %d, interlace %d)"
+                         % (depth, ctype, interlace))
+    spp = _PNG_CHANNELS[ctype]
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error as e:
+        raise ValueError("PNG: %s" % e) from None
+    if len(raw) < height * (width * spp + 1):
+        raise ValueError("PNG: %d bytes of image data for %dx%d" % (len(raw), width, height))
+    px = _png_unfilter(raw, height, width * spp, spp)
+    if spp in (2, 4):  # drop alpha: keep the first spp - 1 samples of each pixel
+        keep = bytearray(len(px) // spp * (spp - 1))
+        for k in range(spp - 1):
+            keep[k::spp - 1] = px[k::spp]
+        px, spp = bytes(keep), spp - 1
+    return spp, height, width, px
+
+
+def decode_image(payload):
+    """Decodes one formatted-set payload to (channels, height, width, pixels): pixels is
+    bytes of height x width x channels interleaved values (1 channel grey, 3 RGB).
+
+    PNG (8-bit, non-interlaced) is decoded here; a payload that is not PNG is raw pixels
+    (`ava dataset format --encoding raw`) when its length is a square (grey) or three times a
+    square (RGB). JPEG payloads are refused: the standard library has no JPEG decoder (format
+    the set with --encoding raw or png). Raises ValueError naming the problem."""
+    payload = bytes(payload)
+    if payload.startswith(_PNG_SIG):
+        try:
+            return _decode_png(payload)
+        except (ValueError, struct.error) as e:
+            shape = _raw_shape(len(payload))  # raw pixels may begin with the same bytes
+            if shape is None:
+                raise ValueError(str(e)) from None
+            return shape + (payload,)
+    shape = _raw_shape(len(payload))
+    if shape is not None:
+        return shape + (payload,)
+    if payload[:3] == b"\xff\xd8\xff":
+        raise ValueError("a JPEG payload: ava_sdk reads raw and PNG payloads only (format the "
+                         "set with --encoding raw or --encoding png)")
+    raise ValueError("a payload of %d bytes is neither PNG nor raw pixels of a square grey or "
+                     "RGB image" % len(payload))
+
+
+class ImageSet:
+    """A formatted set loaded whole into memory (see load_set).
+
+    n, channels, height, width: the images and their shape; labels: a list of n ints (the
+    first label of each record); pixels: bytes of n x channels x height x width values,
+    planar per image (all of channel 0, then channel 1...), ready for a framework's
+    N x C x H x W uint8 tensor; max_label: the largest label (-1 when empty)."""
+
+    __slots__ = ("n", "channels", "height", "width", "labels", "pixels", "max_label")
+
+    def __init__(self, n, channels, height, width, labels, pixels):
+        self.n, self.channels, self.height, self.width = n, channels, height, width
+        self.labels, self.pixels = labels, pixels
+        self.max_label = max(labels) if labels else -1
+
+
+def load_set(path, limit=0):
+    """Loads a set that `ava dataset format --format recordio` wrote: path is the set's folder
+    (holding data.rec) or a .rec file. limit > 0 keeps only the first limit records. Every
+    image must have the shape of the first; labels must be whole numbers >= 0. Returns an
+    ImageSet; raises OSError, RecordIOError or ValueError naming the record at fault."""
+    rec_path = os.path.join(path, "data.rec") if os.path.isdir(path) else path
+    labels, planes, shape = [], [], None
+    with RecordIO(rec_path) as rec:
+        for i, (label, _idx, payload) in enumerate(rec):
+            if limit > 0 and i >= limit:
+                break
+            label = label[0] if isinstance(label, tuple) else label
+            if label < 0 or label != int(label):
+                raise ValueError("%s: record %d: label %r is not a class number"
+                                 % (rec_path, i, label))
+            try:
+                c, h, w, px = decode_image(payload)
+            except ValueError as e:
+                raise ValueError("%s: record %d: %s" % (rec_path, i, e)) from None
+            if shape is None:
+                shape = (c, h, w)
+            elif (c, h, w) != shape:
+                raise ValueError("%s: record %d: a %dx%dx%d image (channels x height x width) "
+                                 "where the first is %dx%dx%d: every image must have the same "
+                                 "shape" % ((rec_path, i, c, h, w) + shape))
+            planes.append(px if c == 1 else b"".join(px[k::c] for k in range(c)))
+            labels.append(int(label))
+    c, h, w = shape or (1, 0, 0)
+    return ImageSet(len(labels), c, h, w, labels, b"".join(planes))

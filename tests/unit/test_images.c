@@ -400,7 +400,7 @@ static void test_load_public_shipped_manifests(void **state) {
     int count = -1;
     int r = ava_images_load_public_at(f->st, dir, "/nonexistent/examples", &count, err);
     CHECK(r == 0, "shipped manifests: %s", err);
-    assert_true(count >= 2);
+    assert_true(count >= 3);
     struct ava_image img;
     assert_int_equal(ava_store_image_find(f->st, "ava-pure", "host", 0, &img, err), 0);
     assert_true(img.available);
@@ -409,6 +409,81 @@ static void test_load_public_shipped_manifests(void **state) {
     assert_int_equal(ava_store_image_find(f->st, "ava-examples", "c", 0, &img, err), 0);
     assert_string_equal(img.entry, "/nonexistent/examples/trainings/c/simple/start.sh");
     assert_false(img.available);
+    ava_image_free(&img);
+    assert_int_equal(ava_store_image_find(f->st, "ava-examples", "pytorch", 0, &img, err), 0);
+    assert_string_equal(img.entry, "/nonexistent/examples/trainings/pytorch/simple/start.sh");
+    assert_false(img.available);
+    ava_image_free(&img);
+}
+
+#define TORCH_INIT "/usr/lib/python3/dist-packages/torch/__init__.py"
+
+/* Reads the shipped manifest of ava-examples:pytorch, with TORCH_INIT replaced by torch_path;
+ * NULL without AVA_SOURCE_DIR. */
+static char *pytorch_manifest(const char *torch_path) {
+    const char *src = getenv("AVA_SOURCE_DIR");
+    if (!src)
+        return NULL;
+    char path[AVA_PATH_MAX], text[4096];
+    snprintf(path, sizeof path, "%s/share/images/ava-examples-pytorch.json", src);
+    FILE *fp = fopen(path, "r");
+    CHECK(fp != NULL, "cannot open %s", path);
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = '\0';
+    char *at = strstr(text, TORCH_INIT);
+    CHECK(at != NULL, "%s does not require %s", path, TORCH_INIT);
+    char *out = malloc(n + strlen(torch_path) + 1);
+    assert_non_null(out);
+    sprintf(out, "%.*s%s%s", (int)(at - text), text, torch_path, at + strlen(TORCH_INIT));
+    return out;
+}
+
+/* ava-examples:pytorch is listed, and unavailable with a reason naming torch when Debian's
+ * python3-torch is missing (its `requires` names torch's __init__.py); available when it
+ * and the example's files are there. */
+static void test_pytorch_image_needs_torch(void **state) {
+    struct dfx *f = *state;
+    char *text = pytorch_manifest("/nonexistent/ava-test/dist-packages/torch/__init__.py");
+    if (!text) {
+        skip();
+        return;
+    }
+    /* the example's own files are present: torch is the only thing missing */
+    char ex[160], err[AVA_ERRLEN] = "";
+    snprintf(ex, sizeof ex, "%s/examples/trainings/pytorch/simple", f->dir);
+    assert_int_equal(ava_mkdir_p(ex, 0755, err), 0);
+    strcat(ex, "/start.sh");
+    FILE *fp = fopen(ex, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    snprintf(ex, sizeof ex, "%s/examples", f->dir);
+    put(f, "ava-examples-pytorch.json", text);
+    free(text);
+    int count = -1;
+    assert_int_equal(ava_images_load_public_at(f->st, f->images, ex, &count, err), 0);
+    assert_int_equal(count, 1);
+    struct ava_image img;
+    assert_int_equal(ava_store_image_find(f->st, "ava-examples", "pytorch", 0, &img, err), 0);
+    assert_false(img.available);
+    CHECK(img.unavailable_reason &&
+              strstr(img.unavailable_reason,
+                     "/nonexistent/ava-test/dist-packages/torch/__init__.py is not installed"),
+          "reason '%s'", img.unavailable_reason ? img.unavailable_reason : "(null)");
+    ava_image_free(&img);
+
+    /* the shipped manifest as is: available exactly when this machine has python3-torch */
+    text = pytorch_manifest(TORCH_INIT);
+    put(f, "ava-examples-pytorch.json", text);
+    free(text);
+    assert_int_equal(ava_images_load_public_at(f->st, f->images, ex, &count, err), 0);
+    assert_int_equal(ava_store_image_find(f->st, "ava-examples", "pytorch", 0, &img, err), 0);
+    bool torch = access(TORCH_INIT, F_OK) == 0 && access("/usr/bin/python3", F_OK) == 0;
+    CHECK(img.available == torch, "available %d, python3-torch installed %d (reason '%s')",
+          img.available, torch, img.unavailable_reason ? img.unavailable_reason : "");
+    if (!torch)
+        CHECK(strstr(img.unavailable_reason, "is not installed"), "reason '%s'",
+              img.unavailable_reason);
     ava_image_free(&img);
 }
 
@@ -470,6 +545,7 @@ int main(void) {
         D(test_load_public_missing_dir),
         D(test_load_public_empty_dir),
         D(test_load_public_shipped_manifests),
+        D(test_pytorch_image_needs_torch),
         T(test_ref_split_good),
         T(test_ref_split_bad),
     };

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """test_sdk_py.py: the Python SDK (src/sdk/ava_sdk.py): exact lines, values that read back
 exactly, refused arguments, threads, a full pipe and the ava.dropped point, a vanished
-supervisor, the one warning outside ava, fork, and the RecordIO reader on a .rec written here
-byte by byte. Run with python3; prints "N passed, N failed" and exits non-zero on failure.
+supervisor, the one warning outside ava, fork, the RecordIO reader on a .rec written here
+byte by byte, and the set reader (raw and PNG payloads, PNGs filtered here per the spec). Run with python3; prints "N passed, N failed" and exits non-zero on failure.
 The module is found through AVA_SDK_PY_DIR, else ../../src/sdk from this file."""
 
 import contextlib
@@ -446,6 +446,110 @@ def test_recordio():
             pass
         else:
             raise AssertionError("a record shorter than its header was accepted")
+
+
+# ---- formatted sets: decode_image and load_set ----
+
+
+def png(width, height, ctype, pixels, filters, interlace=0, depth=8):
+    """A PNG written here: each row filtered with the next of `filters` (0 None, 1 Sub, 2 Up,
+    3 Average, 4 Paeth), as the PNG specification defines them, then zlib-compressed."""
+    import zlib
+    spp = {0: 1, 2: 3, 4: 2, 6: 4}[ctype]
+    stride, raw, prev = width * spp, b"", bytes(width * spp)
+    for y in range(height):
+        row = pixels[y * stride:(y + 1) * stride]
+        f = filters[y % len(filters)]
+        out = bytearray()
+        for i in range(stride):
+            a = row[i - spp] if i >= spp else 0
+            b, c = prev[i], prev[i - spp] if i >= spp else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else b if pb <= pc else c][f]
+            out.append((row[i] - pred) & 255)
+        raw += bytes([f]) + bytes(out)
+        prev = row
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    head = struct.pack(">IIBBBBB", width, height, depth, ctype, 0, 0, interlace)
+    data = zlib.compress(raw)
+    # IDAT split in two chunks, as encoders may do
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", data[:5]) +
+            chunk(b"IDAT", data[5:]) + chunk(b"IEND", b""))
+
+
+def test_decode_image():
+    import random
+    rnd = random.Random(3)
+    grey = bytes(rnd.randrange(256) for _ in range(7 * 5))
+    for filters in ([0], [1], [2], [3], [4], [0, 1, 2, 3, 4]):
+        got = ava_sdk.decode_image(png(7, 5, 0, grey, filters))
+        assert got == (1, 5, 7, grey), (filters, got)
+    rgb = bytes(rnd.randrange(256) for _ in range(4 * 6 * 3))
+    assert ava_sdk.decode_image(png(4, 6, 2, rgb, [4, 3, 1])) == (3, 6, 4, rgb)
+    # alpha is dropped: RGBA -> RGB, grey+alpha -> grey
+    rgba = bytes(rnd.randrange(256) for _ in range(3 * 2 * 4))
+    want = bytes(b for i in range(0, len(rgba), 4) for b in rgba[i:i + 3])
+    assert ava_sdk.decode_image(png(3, 2, 6, rgba, [1, 4])) == (3, 2, 3, want)
+    ga = bytes(rnd.randrange(256) for _ in range(3 * 3 * 2))
+    assert ava_sdk.decode_image(png(3, 3, 4, ga, [2, 3])) == (1, 3, 3, ga[0::2])
+    # raw payloads: a grey square, else an RGB square
+    assert ava_sdk.decode_image(bytes(range(16))) == (1, 4, 4, bytes(range(16)))
+    assert ava_sdk.decode_image(bytearray(27)) == (3, 3, 3, bytes(27))
+    # refusals name the problem
+    for payload, words in [
+            (b"\xff\xd8\xff\xe0" + bytes(20), "JPEG"),
+            (bytes(10), "neither PNG nor raw"),
+            (png(2, 2, 0, bytes(4), [0], interlace=1), "non-interlaced"),
+            (png(2, 2, 0, bytes(8), [0], depth=16), "8-bit"),
+            (png(3, 3, 0, bytes(9), [0])[:-30], "truncated"),
+    ]:
+        try:
+            ava_sdk.decode_image(payload)
+        except ValueError as e:
+            assert words in str(e), (words, e)
+        else:
+            raise AssertionError("accepted: %s" % words)
+
+
+def test_load_set():
+    grey = [bytes([i] * 16) for i in range(3)]
+    with tempfile.TemporaryDirectory() as d:
+        os.mkdir(os.path.join(d, "set"))
+        path = os.path.join(d, "set", "data.rec")
+        # raw, PNG, and a record with two labels (the first is the class)
+        blob = part(0, irheader(2.0, 0) + grey[0])
+        blob += part(0, irheader(0.0, 1) + png(4, 4, 0, grey[1], [1]))
+        blob += part(0, irheader(0.0, 2, flag=2) + struct.pack("<2f", 1.0, 9.0) + grey[2])
+        write_rec(path, blob)
+        s = ava_sdk.load_set(os.path.join(d, "set"))
+        assert (s.n, s.channels, s.height, s.width, s.max_label) == (3, 1, 4, 4, 2)
+        assert s.labels == [2, 0, 1] and s.pixels == b"".join(grey)
+        assert ava_sdk.load_set(path, limit=2).labels == [2, 0]
+        # RGB comes out planar: all of R, then G, then B
+        rgb = bytes(range(12))  # 2x2 pixels (0,1,2) (3,4,5) ...
+        write_rec(path, part(0, irheader(1.0, 0) + rgb))
+        s = ava_sdk.load_set(path)
+        assert (s.channels, s.pixels) == (3, rgb[0::3] + rgb[1::3] + rgb[2::3])
+        # refusals name the record
+        for blob, words in [
+                (part(0, irheader(0.0, 0) + grey[0]) + part(0, irheader(0.0, 1) + bytes(9)),
+                 "record 1: a 1x3x3 image"),
+                (part(0, irheader(1.5, 0) + grey[0]), "record 0: label 1.5"),
+                (part(0, irheader(-1.0, 0) + grey[0]), "record 0: label -1.0"),
+                (part(0, irheader(0.0, 0) + bytes(5)), "record 0: a payload of 5 bytes"),
+        ]:
+            write_rec(path, blob)
+            try:
+                ava_sdk.load_set(path)
+            except ValueError as e:
+                assert words in str(e), (words, e)
+            else:
+                raise AssertionError("accepted: %s" % words)
+        write_rec(path, b"")
+        assert ava_sdk.load_set(path).n == 0
 
 
 def main():

@@ -117,7 +117,7 @@ static void test_im2col_matches_naive_conv(void **state) {
         float *r = malloc(sizeof(float) * K * M), *back = malloc(sizeof(float) * nx);
         fill(x, nx, &seed), fill(w, cout * K, &seed), fill(b, cout, &seed);
         tr_im2col(&g, x, col);
-        tr_conv_forward(w, b, col, cout, (int)K, (int)M, y);
+        tr_conv_forward(w, b, col, cout, (int)K, (int)M, y, (int)M);
         naive_conv(&g, x, w, b, cout, want);
         for (size_t i = 0; i < cout * M; i++)
             if (fabsf(y[i] - want[i]) > 1e-4f * (1 + fabsf(want[i])))
@@ -129,6 +129,69 @@ static void test_im2col_matches_naive_conv(void **state) {
         if (fabs(lhs - rhs) > 1e-4 * (1 + fabs(lhs)))
             fail_msg("case %zu: <im2col x, r> %g != <x, col2im r> %g", t, lhs, rhs);
         free(x), free(w), free(b), free(col), free(y), free(want), free(r), free(back);
+    }
+}
+
+/* The chunked forms the network uses: im2col of a range of samples is those samples' columns
+ * of the whole im2col, col2im of a range writes those samples only (the same values), and
+ * convolutions over column blocks (ldy) with accumulated gradients give the whole's. */
+static void test_im2col_ranges_and_chunks(void **state) {
+    (void)state;
+    const int cases[][6] = {{2, 4, 6, 5, 5, 2}, {1, 3, 7, 5, 3, 0}}; /* "same" and not */
+    uint64_t seed = 5;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int *c = cases[t], cout = 3, n0 = 1, nc = 2;
+        struct tr_conv_geom g;
+        assert_int_equal(tr_conv_geom_init(&g, c[0], c[1], c[2], c[3], c[4], c[5]), 0);
+        size_t nx = (size_t)c[0] * c[1] * c[2] * c[3], K = tr_col_rows(&g), M = tr_col_cols(&g);
+        size_t S = (size_t)g.Ho * g.Wo, plane = (size_t)g.H * g.W, mc = nc * S;
+        float *x = malloc(sizeof(float) * nx), *col = malloc(sizeof(float) * K * M);
+        float *part = malloc(sizeof(float) * K * mc), *r = malloc(sizeof(float) * K * M);
+        float *back = malloc(sizeof(float) * nx), *pback = malloc(sizeof(float) * nx);
+        fill(x, nx, &seed);
+        tr_im2col(&g, x, col);
+        tr_im2col_range(&g, x, n0, nc, part);
+        for (size_t k = 0; k < K; k++)
+            assert_memory_equal(part + k * mc, col + k * M + n0 * S, sizeof(float) * mc);
+        /* col2im of the range: r is zero outside the range's columns */
+        memset(r, 0, sizeof(float) * K * M);
+        for (size_t k = 0; k < K; k++)
+            fill(r + k * M + n0 * S, mc, &seed);
+        for (size_t k = 0; k < K; k++)
+            memcpy(part + k * mc, r + k * M + n0 * S, sizeof(float) * mc);
+        tr_col2im(&g, r, back);
+        for (size_t i = 0; i < nx; i++)
+            pback[i] = 7.0f;
+        tr_col2im_range(&g, part, n0, nc, pback);
+        for (int ch = 0; ch < g.C; ch++)
+            for (int n = 0; n < g.N; n++)
+                for (size_t i = 0; i < plane; i++) {
+                    size_t at = ((size_t)ch * g.N + n) * plane + i;
+                    float want = n >= n0 && n < n0 + nc ? back[at] : 7.0f;
+                    if (pback[at] != want)
+                        fail_msg("case %zu: dx[%zu] %g, want %g", t, at, pback[at], want);
+                }
+        /* convolution by column blocks, gradients accumulated, against the whole */
+        float *w = malloc(sizeof(float) * cout * K), *b = malloc(sizeof(float) * cout);
+        float *y = malloc(sizeof(float) * cout * M), *yb = malloc(sizeof(float) * cout * M);
+        float *dy = malloc(sizeof(float) * cout * M), dw[2][3 * 50], db[2][3];
+        fill(w, cout * K, &seed), fill(b, cout, &seed), fill(dy, cout * M, &seed);
+        tr_conv_forward(w, b, col, cout, (int)K, (int)M, y, (int)M);
+        tr_conv_backward(w, col, dy, (int)M, cout, (int)K, (int)M, 0, dw[0], db[0], NULL);
+        for (int n = 0; n < g.N; n++) {
+            tr_im2col_range(&g, x, n, 1, part);
+            tr_conv_forward(w, b, part, cout, (int)K, (int)S, yb + n * S, (int)M);
+            tr_conv_backward(w, part, dy + n * S, (int)M, cout, (int)K, (int)S, n > 0, dw[1], db[1],
+                             NULL);
+        }
+        for (size_t i = 0; i < cout * M; i++)
+            assert_float_equal(y[i], yb[i], 1e-5 * (1 + fabsf(y[i])));
+        for (size_t i = 0; i < cout * K; i++)
+            assert_float_equal(dw[0][i], dw[1][i], 1e-4 * (1 + fabsf(dw[0][i])));
+        for (int i = 0; i < cout; i++)
+            assert_float_equal(db[0][i], db[1][i], 1e-4 * (1 + fabsf(db[0][i])));
+        free(x), free(col), free(part), free(r), free(back), free(pback);
+        free(w), free(b), free(y), free(yb), free(dy);
     }
 }
 
@@ -144,7 +207,7 @@ static void test_conv_gradients(void **state) {
     fill(x, nx, &seed), fill(w, COUT * K, &seed), fill(b, COUT, &seed), fill(r, COUT * M, &seed);
     /* loss L = <conv(x), r>, so dL/dy = r */
     tr_im2col(&g, x, col);
-    tr_conv_backward(w, col, r, COUT, (int)K, (int)M, dw, db, dcol);
+    tr_conv_backward(w, col, r, (int)M, COUT, (int)K, (int)M, 0, dw, db, dcol);
     tr_col2im(&g, dcol, dx);
     const double eps = 0.05; /* L is linear in each input: any step is exact */
     float *params[] = {w, b, x};
@@ -158,7 +221,7 @@ static void test_conv_gradients(void **state) {
             for (int s = 0; s < 2; s++) {
                 params[p][i] = keep + (float)(s ? -eps : eps);
                 tr_im2col(&g, x, col);
-                tr_conv_forward(w, b, col, COUT, (int)K, (int)M, y);
+                tr_conv_forward(w, b, col, COUT, (int)K, (int)M, y, (int)M);
                 L[s] = dot(y, r, COUT * M);
             }
             params[p][i] = keep;
@@ -277,7 +340,8 @@ static void synthetic_set(struct tr_set *s, int n, int C, int H, int W, int clas
     }
 }
 
-static void check_net_gradients(int hidden, int threads) {
+/* chunk1: each convolution unfolds one sample at a time (several chunks per shard). */
+static void check_net_gradients(int hidden, int threads, bool chunk1) {
     struct tr_shape shape = {
         .C = 3, .H = 9, .W = 8, .classes = 3, .conv1 = 2, .conv2 = 3, .hidden = hidden};
     struct tr_set set;
@@ -286,6 +350,10 @@ static void check_net_gradients(int hidden, int threads) {
     struct tr_net net;
     char err[AVA_ERRLEN];
     assert_int_equal(tr_net_init(&net, &shape, 5, threads, err), 0);
+    if (chunk1)
+        net.chunk[0] = net.chunk[1] = 1; /* smaller than allocated for: always safe */
+    else                                 /* the sizes here fit one chunk: the whole shard at once */
+        assert_int_equal(net.chunk[0], net.shard), assert_int_equal(net.chunk[1], net.shard);
     struct tr_rng rng;
     tr_rng_seed(&rng, 17);
     tr_net_init_weights(&net, &rng);
@@ -322,9 +390,11 @@ static void check_net_gradients(int hidden, int threads) {
 
 static void test_net_gradients(void **state) {
     (void)state;
-    check_net_gradients(0, 1);
-    check_net_gradients(4, 1);
-    check_net_gradients(4, 2); /* shards: the summed gradient is the batch's */
+    check_net_gradients(0, 1, false);
+    check_net_gradients(4, 1, false);
+    check_net_gradients(4, 2, false); /* shards: the summed gradient is the batch's */
+    check_net_gradients(4, 1, true);  /* chunks: the accumulated gradient is the shard's */
+    check_net_gradients(0, 2, true);
 }
 
 /* ---- schedule, shuffle, shapes ---- */
@@ -732,13 +802,21 @@ static void test_lmdb_loader(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_im2col_matches_naive_conv), cmocka_unit_test(test_conv_gradients),
-        cmocka_unit_test(test_pool_relu_gradients),       cmocka_unit_test(test_fc_gradients),
-        cmocka_unit_test(test_softmax_xent_gradient),     cmocka_unit_test(test_net_gradients),
-        cmocka_unit_test(test_lr_schedule_and_shuffle),   cmocka_unit_test(test_raw_shape),
-        cmocka_unit_test(test_checkpoint_round_trip),     cmocka_unit_test(test_checkpoint_refused),
-        cmocka_unit_test(test_resume_continuity),         cmocka_unit_test(test_checkpoints_pruned),
-        cmocka_unit_test(test_recordio_loader),           cmocka_unit_test(test_lmdb_loader),
+        cmocka_unit_test(test_im2col_matches_naive_conv),
+        cmocka_unit_test(test_im2col_ranges_and_chunks),
+        cmocka_unit_test(test_conv_gradients),
+        cmocka_unit_test(test_pool_relu_gradients),
+        cmocka_unit_test(test_fc_gradients),
+        cmocka_unit_test(test_softmax_xent_gradient),
+        cmocka_unit_test(test_net_gradients),
+        cmocka_unit_test(test_lr_schedule_and_shuffle),
+        cmocka_unit_test(test_raw_shape),
+        cmocka_unit_test(test_checkpoint_round_trip),
+        cmocka_unit_test(test_checkpoint_refused),
+        cmocka_unit_test(test_resume_continuity),
+        cmocka_unit_test(test_checkpoints_pruned),
+        cmocka_unit_test(test_recordio_loader),
+        cmocka_unit_test(test_lmdb_loader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,17 +25,25 @@ size_t tr_col_cols(const struct tr_conv_geom *g);
 /* Unfolds x (C x N x H x W) into col (C k k rows of N Ho Wo columns); row (c, ky, kx), column
  * (n, oy, ox) holds x[c][n][oy + ky - pad][ox + kx - pad], or 0 outside the image. */
 void tr_im2col(const struct tr_conv_geom *g, const float *x, float *col);
+/* The same for the samples n0 .. n0 + nc - 1 of x only: col gets C k k rows of nc Ho Wo
+ * columns (the convolution runs on a few samples at a time so that col stays in cache). */
+void tr_im2col_range(const struct tr_conv_geom *g, const float *x, int n0, int nc, float *col);
 /* The adjoint of tr_im2col: dx (C x N x H x W) = the sum of every col entry at its source
- * pixel. dx is overwritten. */
-void tr_col2im(const struct tr_conv_geom *g, const float *col, float *dx);
+ * pixel. dx is overwritten. col is scratch: its entries that fall in the zero padding (those
+ * tr_im2col sets to 0) may be zeroed. */
+void tr_col2im(const struct tr_conv_geom *g, float *col, float *dx);
+/* The adjoint of tr_im2col_range: overwrites the samples n0 .. n0 + nc - 1 of dx only (col is
+ * scratch, as for tr_col2im). */
+void tr_col2im_range(const struct tr_conv_geom *g, float *col, int n0, int nc, float *dx);
 
-/* y (Cout x M) = w (Cout x K) * col (K x M) + b (per output row). */
+/* y (Cout x M, rows ldy apart) = w (Cout x K) * col (K x M) + b (per output row). */
 void tr_conv_forward(const float *w, const float *b, const float *col, int cout, int K, int M,
-                     float *y);
-/* From dy (Cout x M): dw = dy * col^T (Cout x K), db = row sums of dy, and, when dcol is not
- * NULL, dcol = w^T * dy (K x M). dw, db, dcol are overwritten. */
-void tr_conv_backward(const float *w, const float *col, const float *dy, int cout, int K, int M,
-                      float *dw, float *db, float *dcol);
+                     float *y, int ldy);
+/* From dy (Cout x M, rows ldy apart): dw = dy * col^T (Cout x K), db = row sums of dy (both
+ * added to what dw and db hold when accumulate is not 0, else overwritten), and, when dcol is
+ * not NULL, dcol = w^T * dy (K x M, overwritten). */
+void tr_conv_backward(const float *w, const float *col, const float *dy, int ldy, int cout, int K,
+                      int M, int accumulate, float *dw, float *db, float *dcol);
 
 /* ReLU in place over n values. */
 void tr_relu_forward(float *x, size_t n);

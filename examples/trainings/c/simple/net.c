@@ -14,6 +14,9 @@
 #define KPAD 2
 #define MAX_DIM 4096
 #define MAX_WIDTH 4096
+/* floats of one im2col chunk: with its gradient and OpenBLAS's packed copy it stays within a
+ * core's L2 cache (1 MiB here); see tr_net.chunk */
+#define CHUNK_FLOATS (64 * 1024)
 
 int tr_shape_check(const struct tr_shape *s, char *err) {
     if (s->C != 1 && s->C != 3)
@@ -69,6 +72,16 @@ void tr_shape_describe(const struct tr_shape *s, char *out, size_t outlen) {
              s->conv1, s->conv2, fc, s->classes);
 }
 
+/* One convolution geometry of net for N samples: layer 1 or 2. */
+static struct tr_conv_geom geom(const struct tr_net *net, int layer, int N) {
+    struct tr_conv_geom g;
+    if (layer == 1)
+        tr_conv_geom_init(&g, net->s.C, N, net->s.H, net->s.W, KSIZE, KPAD);
+    else
+        tr_conv_geom_init(&g, net->s.conv1, N, net->H2, net->W2, KSIZE, KPAD);
+    return g;
+}
+
 /* calloc of n floats (or int32s: the same size). */
 static void *fbuf(size_t n) {
     return calloc(n ? n : 1, sizeof(float));
@@ -88,12 +101,13 @@ static bool work_alloc(struct tr_work *w, const struct tr_net *net, size_t B) {
     size_t hw = (size_t)s->H * s->W, hw2 = (size_t)net->H2 * net->W2;
     size_t hw4 = (size_t)net->H4 * net->W4, fc1 = s->hidden ? s->hidden : s->classes;
     size_t k1 = (size_t)s->C * KSIZE * KSIZE, k2 = (size_t)s->conv1 * KSIZE * KSIZE;
-    w->x = fbuf(s->C * B * hw), w->col1 = fbuf(k1 * B * hw), w->a1 = fbuf(s->conv1 * B * hw);
+    size_t c1 = (size_t)net->chunk[0], c2 = (size_t)net->chunk[1];
+    w->x = fbuf(s->C * B * hw), w->col1 = fbuf(k1 * c1 * hw), w->a1 = fbuf(s->conv1 * B * hw);
     w->p1 = fbuf(s->conv1 * B * hw2), w->arg1 = fbuf(s->conv1 * B * hw2);
-    w->col2 = fbuf(k2 * B * hw2), w->a2 = fbuf(s->conv2 * B * hw2);
+    w->col2 = fbuf(k2 * c2 * hw2), w->a2 = fbuf(s->conv2 * B * hw2);
     w->p2 = fbuf(s->conv2 * B * hw4), w->arg2 = fbuf(s->conv2 * B * hw4);
     w->flat = fbuf(B * net->F), w->h = fbuf(B * fc1), w->logits = fbuf(B * s->classes);
-    w->labels = fbuf(B), w->dcol2 = fbuf(k2 * B * hw2), w->da1 = fbuf(s->conv1 * B * hw);
+    w->labels = fbuf(B), w->dcol2 = fbuf(k2 * c2 * hw2), w->da1 = fbuf(s->conv1 * B * hw);
     w->dp1 = fbuf(s->conv1 * B * hw2), w->da2 = fbuf(s->conv2 * B * hw2);
     w->dp2 = fbuf(s->conv2 * B * hw4), w->dflat = fbuf(B * net->F), w->dh = fbuf(B * fc1);
     w->grads = fbuf(net->nparams);
@@ -122,6 +136,11 @@ int tr_net_init(struct tr_net *net, const struct tr_shape *s, int max_batch, int
     net->nwork = threads < 1 ? 1 : threads > net->max_batch ? net->max_batch : threads;
     net->shard = (net->max_batch + net->nwork - 1) / net->nwork;
     layout(net, s);
+    for (int l = 0; l < 2; l++) { /* samples whose im2col matrix fits CHUNK_FLOATS, at least 1 */
+        struct tr_conv_geom g = geom(net, l + 1, 1);
+        size_t per = tr_col_rows(&g) * tr_col_cols(&g), n = CHUNK_FLOATS / (per ? per : 1);
+        net->chunk[l] = n < 1 ? 1 : n > (size_t)net->shard ? net->shard : (int)n;
+    }
     /* int32 offsets and GEMM sizes of a shard must fit an int */
     size_t widest = (size_t)(s->conv1 > s->conv2 ? s->conv1 : s->conv2) * KSIZE * KSIZE;
     if (widest * net->shard * s->H * s->W >= (size_t)INT32_MAX)
@@ -178,14 +197,44 @@ void tr_net_init_weights(struct tr_net *net, struct tr_rng *rng) {
         fill_normal(tr_net_param(net, TR_W4), net->len[TR_W4], sqrt(1.0 / s->hidden), rng);
 }
 
-/* One convolution geometry of net for N samples: layer 1 or 2. */
-static struct tr_conv_geom geom(const struct tr_net *net, int layer, int N) {
-    struct tr_conv_geom g;
-    if (layer == 1)
-        tr_conv_geom_init(&g, net->s.C, N, net->s.H, net->s.W, KSIZE, KPAD);
-    else
-        tr_conv_geom_init(&g, net->s.conv1, N, net->H2, net->W2, KSIZE, KPAD);
-    return g;
+/* Convolution `layer` (1 or 2) of N samples x (CNHW) into y (CNHW), chunk by chunk through
+ * col. The last chunk's unfolded input is left in col (conv_backward starts with it). */
+static void conv_forward(const struct tr_net *net, int layer, int N, const float *x, float *col,
+                         float *y) {
+    struct tr_conv_geom g = geom(net, layer, N);
+    int K = (int)tr_col_rows(&g), S = g.Ho * g.Wo, M = N * S, chunk = net->chunk[layer - 1];
+    int cout = layer == 1 ? net->s.conv1 : net->s.conv2;
+    const float *W = net->params + net->off[layer == 1 ? TR_W1 : TR_W2];
+    const float *b = net->params + net->off[layer == 1 ? TR_B1 : TR_B2];
+    for (int n0 = 0; n0 < N; n0 += chunk) {
+        int nc = N - n0 < chunk ? N - n0 : chunk;
+        tr_im2col_range(&g, x, n0, nc, col);
+        tr_conv_forward(W, b, col, cout, K, nc * S, y + (size_t)n0 * S, M);
+    }
+}
+
+/* The backward pass of convolution `layer` (1 or 2) over N samples: from dy (CNHW) and the
+ * layer's input x, its weight and bias gradients into G, and, when dx is not NULL, the input's
+ * gradient (CNHW). Chunks run last to first: the last one is still unfolded in col from
+ * conv_forward; the others are unfolded again. */
+static void conv_backward(const struct tr_net *net, int layer, int N, const float *x, float *col,
+                          const float *dy, float *dcol, float *G, float *dx) {
+    struct tr_conv_geom g = geom(net, layer, N);
+    int K = (int)tr_col_rows(&g), S = g.Ho * g.Wo, M = N * S, chunk = net->chunk[layer - 1];
+    int cout = layer == 1 ? net->s.conv1 : net->s.conv2;
+    const float *W = net->params + net->off[layer == 1 ? TR_W1 : TR_W2];
+    float *dw = G + net->off[layer == 1 ? TR_W1 : TR_W2];
+    float *db = G + net->off[layer == 1 ? TR_B1 : TR_B2];
+    int last = (N - 1) / chunk * chunk;
+    for (int n0 = last; n0 >= 0; n0 -= chunk) {
+        int nc = N - n0 < chunk ? N - n0 : chunk;
+        if (n0 != last)
+            tr_im2col_range(&g, x, n0, nc, col);
+        tr_conv_backward(W, col, dy + (size_t)n0 * S, M, cout, K, nc * S, n0 != last, dw, db,
+                         dx ? dcol : NULL);
+        if (dx)
+            tr_col2im_range(&g, dcol, n0, nc, dx);
+    }
 }
 
 /* The forward pass of a worker's shard (w->n samples in w->x) up to w->logits. */
@@ -193,16 +242,11 @@ static void forward(const struct tr_net *net, struct tr_work *w) {
     const struct tr_shape *s = &net->s;
     const float *P = net->params;
     int N = w->n;
-    struct tr_conv_geom g1 = geom(net, 1, N), g2 = geom(net, 2, N);
-    int M1 = (int)tr_col_cols(&g1), M2 = (int)tr_col_cols(&g2), S4 = net->H4 * net->W4;
-    tr_im2col(&g1, w->x, w->col1);
-    tr_conv_forward(P + net->off[TR_W1], P + net->off[TR_B1], w->col1, s->conv1,
-                    (int)tr_col_rows(&g1), M1, w->a1);
+    int S4 = net->H4 * net->W4;
+    conv_forward(net, 1, N, w->x, w->col1, w->a1);
     tr_maxpool_forward(w->a1, s->conv1 * N, s->H, s->W, w->p1, w->arg1);
     tr_relu_forward(w->p1, (size_t)s->conv1 * N * net->H2 * net->W2);
-    tr_im2col(&g2, w->p1, w->col2);
-    tr_conv_forward(P + net->off[TR_W2], P + net->off[TR_B2], w->col2, s->conv2,
-                    (int)tr_col_rows(&g2), M2, w->a2);
+    conv_forward(net, 2, N, w->p1, w->col2, w->a2);
     tr_maxpool_forward(w->a2, s->conv2 * N, net->H2, net->W2, w->p2, w->arg2);
     tr_relu_forward(w->p2, (size_t)s->conv2 * N * S4);
     tr_cnhw_to_nchw(w->p2, s->conv2, N, S4, w->flat);
@@ -238,22 +282,16 @@ static void backward_fc(const struct tr_net *net, struct tr_work *w) {
 /* The backward pass of a worker's shard, from the logits' gradient to w->grads. */
 static void backward(const struct tr_net *net, struct tr_work *w) {
     const struct tr_shape *s = &net->s;
-    const float *P = net->params;
     float *G = w->grads;
-    int N = w->n;
-    struct tr_conv_geom g1 = geom(net, 1, N), g2 = geom(net, 2, N);
-    int M1 = (int)tr_col_cols(&g1), M2 = (int)tr_col_cols(&g2), S4 = net->H4 * net->W4;
+    int N = w->n, S4 = net->H4 * net->W4;
     backward_fc(net, w);
     tr_nchw_to_cnhw(w->dflat, s->conv2, N, S4, w->dp2);
     tr_relu_backward(w->p2, w->dp2, (size_t)s->conv2 * N * S4);
     tr_maxpool_backward(w->dp2, w->arg2, s->conv2 * N, net->H2, net->W2, w->da2);
-    tr_conv_backward(P + net->off[TR_W2], w->col2, w->da2, s->conv2, (int)tr_col_rows(&g2), M2,
-                     G + net->off[TR_W2], G + net->off[TR_B2], w->dcol2);
-    tr_col2im(&g2, w->dcol2, w->dp1);
+    conv_backward(net, 2, N, w->p1, w->col2, w->da2, w->dcol2, G, w->dp1);
     tr_relu_backward(w->p1, w->dp1, (size_t)s->conv1 * N * net->H2 * net->W2);
     tr_maxpool_backward(w->dp1, w->arg1, s->conv1 * N, s->H, s->W, w->da1);
-    tr_conv_backward(P + net->off[TR_W1], w->col1, w->da1, s->conv1, (int)tr_col_rows(&g1), M1,
-                     G + net->off[TR_W1], G + net->off[TR_B1], NULL);
+    conv_backward(net, 1, N, w->x, w->col1, w->da1, NULL, G, NULL);
 }
 
 /* A worker's part of tr_net_run: its shard's batch assembly, forward, loss and backward. */

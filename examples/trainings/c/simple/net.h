@@ -9,7 +9,9 @@
  * A batch is cut into one contiguous shard per thread; each thread runs the whole network on
  * its shard with single-threaded OpenBLAS calls and its own buffers, and the shards'
  * gradients are summed in a fixed order: the result depends on the thread count, never on
- * timing. */
+ * timing. Within a shard each convolution unfolds (im2col) and multiplies a few samples at a
+ * time, so that its im2col matrix stays in the core's cache instead of streaming through
+ * memory; the backward pass unfolds them again. */
 #ifndef AVA_TRAINER_NET_H
 #define AVA_TRAINER_NET_H
 
@@ -46,6 +48,7 @@ struct tr_work {
 struct tr_net {
     struct tr_shape s;
     int max_batch, shard;  /* shard: the most samples one worker takes */
+    int chunk[2];          /* samples per im2col chunk of convolution 1 and 2 (tr_net_init) */
     int H2, W2, H4, W4, F; /* sizes after each pooling; F = conv2 * H4 * W4 */
     size_t off[TR_NTENSORS], len[TR_NTENSORS], nparams;
     float *params, *grads, *mom;
