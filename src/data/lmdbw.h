@@ -4,29 +4,9 @@
 #ifndef AVA_DATA_LMDBW_H
 #define AVA_DATA_LMDBW_H
 
-#include <stdbool.h>
+#include "datum.h" /* struct ava_datum, ava_datum_encode/decode: the values put here */
+
 #include <stddef.h>
-#include <stdint.h>
-
-/* Caffe's Datum (proto2): fields 1 channels, 2 height, 3 width, 4 data, 5 label,
- * 6 float_data (unused here), 7 encoded. */
-struct ava_datum {
-    int channels, height, width; /* 0 for encoded datums: not written */
-    const uint8_t *data;         /* raw: planar CHW in BGR order; encoded: the image file */
-    size_t len;
-    int label;
-    bool encoded;
-};
-
-/* Serialises d into *out (malloc'd, *len bytes; caller frees) exactly as protobuf's C++
- * serialiser does for Caffe's message (fields in number order, encoded written even when
- * false for raw datums as convert_imageset does). A raw datum needs channels*height*width ==
- * len (else AVA_EINVALID); an encoded one's shape fields are ignored. AVA_ETOOLARGE past
- * 2 GiB - 64 bytes of data (Caffe reads at most INT_MAX bytes). */
-int ava_datum_encode(const struct ava_datum *d, uint8_t **out, size_t *len, char *err);
-/* Parses a serialised Datum (for tests and readers). data points into buf. Returns 0 or
- * AVA_EINVALID for malformed input (truncated varint, wrong wire type, length past end). */
-int ava_datum_decode(const uint8_t *buf, size_t len, struct ava_datum *d, char *err);
 
 /* While every key sorts after the ones before it (a formatted set's keys always do), the
  * writer lays out data.mdb's B+tree itself, as one LMDB transaction of MDB_APPEND puts would:

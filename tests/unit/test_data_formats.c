@@ -689,6 +689,16 @@ static struct page_counts walk_pages(const char *db) {
               nodes);
         for (size_t k = lower; k < upper; k++)
             CHECK(p[k] == 0, "page %zu: free byte %zu is %#x", pg, k, p[k]);
+        for (size_t i = 0; flags == 0x01 && i < nodes; i++) {
+            /* a branch node is 8 bytes + its key, padded to even: the pad byte must be 0 */
+            uint16_t off, ks;
+            memcpy(&off, p + hdr + 2 * i, 2);
+            memcpy(&ks, p + off + 6, 2);
+            CHECK(off + 8u + ks <= psize, "page %zu: node %zu overruns the page", pg, i);
+            if ((8u + ks) & 1)
+                CHECK(p[off + 8 + ks] == 0, "page %zu: node %zu's pad byte is %#x", pg, i,
+                      p[off + 8 + ks]);
+        }
         if (flags == 0x01)
             c.branch++;
         else
