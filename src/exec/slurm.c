@@ -92,6 +92,7 @@ static const char *const slurm_inherit[] = {"CUDA_VISIBLE_DEVICES",
 static void schedule_poll(struct slurm_exec *se);
 static void schedule_marker_check(struct slurm_exec *se);
 
+/* The watched job of run_id, NULL when none. */
 static struct job *job_find(struct slurm_exec *se, int64_t run_id) {
     for (struct job *j = se->jobs; j; j = j->next)
         if (j->run_id == run_id)
@@ -199,6 +200,7 @@ static int sbatch_argv(struct slurm_exec *se, const struct ava_job_request *req,
     return argc;
 }
 
+/* executor.submit: writes the batch script and runs sbatch; the job is watched from then on. */
 static int slurm_submit(struct ava_executor *ex, int64_t run_id, const char *run_dir,
                         const struct ava_job_request *req, char *id, size_t idlen, char *err) {
     struct slurm_exec *se = (struct slurm_exec *)ex;
@@ -249,6 +251,8 @@ static int run_scancel(struct slurm_exec *se, const char *opt1, const char *opt2
     return r;
 }
 
+/* executor.stop: cancels a pending job (and forgets it: the scheduler has stopped the run);
+ * sends SIGTERM to a running job's batch step, the shim, which winds the run down. */
 static int slurm_stop(struct ava_executor *ex, int64_t run_id, char *err) {
     struct slurm_exec *se = (struct slurm_exec *)ex;
     struct job *j = job_find(se, run_id);
@@ -270,6 +274,7 @@ static int slurm_stop(struct ava_executor *ex, int64_t run_id, char *err) {
     return r;
 }
 
+/* executor.attach: watches a job an earlier avad submitted (its id as stored). */
 static int slurm_attach(struct ava_executor *ex, int64_t run_id, const char *run_dir,
                         const char *id, char *err) {
     struct slurm_exec *se = (struct slurm_exec *)ex;
@@ -463,6 +468,7 @@ static void schedule_marker_check(struct slurm_exec *se) {
     evtimer_add(se->mtimer, &tv);
 }
 
+/* Frees the executor and its watches (no poll may be in flight). */
 static void slurm_free(struct slurm_exec *se);
 
 /* squeue has answered (or failed). */
@@ -532,6 +538,7 @@ static void slurm_free(struct slurm_exec *se) {
     free(se);
 }
 
+/* executor.destroy: stops polling and frees, or leaves that to a poll still in flight. */
 static void slurm_destroy(struct ava_executor *ex) {
     struct slurm_exec *se = (struct slurm_exec *)ex;
     event_free(se->timer);
