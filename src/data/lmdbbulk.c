@@ -5,8 +5,8 @@
  * transaction of MDB_APPEND puts would leave it: leaves filled in key order, each datum
  * encoded straight into its leaf (or its overflow pages), branch pages above them, and the
  * two meta pages written last. The pages stream out through two buffers that a background
- * thread writes while the caller fills the other, with no transaction, no page copy and no
- * commit on the way. LMDB itself reads the result (and writes on after it, should an
+ * thread (bgwrite.c) writes while the caller fills the other, with no transaction, no page copy and
+ * no commit on the way. LMDB itself reads the result (and writes on after it, should an
  * out-of-order key come: see lmdbw.c). The layout follows LMDB 0.9's mdb.c: page header
  * (pgno, pad, flags, lower/upper or the overflow page count), node offsets from the header
  * on, nodes from the page's end down (lo/hi data size or child page, flags, key size, key,
@@ -15,14 +15,14 @@
  * in every branch page (LMDB asserts it). */
 #include "lmdbbulk.h"
 
+#include "bgwrite.h"
+
 #include "../common/buf.h"
 #include "../common/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,22 +89,6 @@ struct blevel {
     bool has_prev;
 };
 
-/* The background writer of the stream buffers (as recordio.c's). */
-struct bulk_io {
-    pthread_t th;
-    bool started;
-    bool inline_only; /* it could not start: the caller writes (only the caller reads this) */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;  /* a job handed over, done, or quit */
-    const uint8_t *job; /* being written; NULL when idle */
-    size_t job_len;
-    off_t job_off;
-    bool job_fsync; /* the job is the closing fsync (job points at the bulk writer) */
-    bool synced;    /* that fsync was handed over (its result lands in error) */
-    bool quit;
-    int error; /* errno of the first failed write */
-};
-
 /* The bulk writer of one data.mdb: the stream buffers, the open leaf, the branch levels and
  * the counts that go into the meta page. */
 struct ava_lmdb_bulk {
@@ -119,9 +103,8 @@ struct ava_lmdb_bulk {
     int nlv;
     size_t branch_pages, leaf_pages, overflow_pages, entries, root;
     uint16_t depth;
-    off_t written, kicked; /* bytes written through write_at, and how many of them kicked */
     bool broken;
-    struct bulk_io io;
+    struct ava_bgwrite *io; /* writes the stream buffers on its thread (bgwrite.h) */
 };
 
 /* A 16-bit field of a page (native byte order, possibly unaligned). */
@@ -165,109 +148,10 @@ static void page_seal(uint8_t *p) {
     memset(p + lower, 0, (size_t)(upper - lower));
 }
 
-/* pwrite(2)s n bytes at off, retrying short writes, and starts the writeback of what has
- * piled up every BULK_KICK bytes so that the closing fsync finds little left. Returns 0 or
- * an errno. Called by one thread at a time (the I/O thread, or the caller when it is idle). */
-static int write_at(struct ava_lmdb_bulk *b, const uint8_t *p, size_t n, off_t off) {
-    while (n > 0) {
-        ssize_t k = pwrite(b->fd, p, n, off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return errno ? errno : EIO;
-        p += k;
-        n -= (size_t)k;
-        off += k;
-        b->written += k;
-    }
-    if ((size_t)(b->written - b->kicked) >= BULK_KICK) {
-        sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* advisory: errors show at fsync */
-        b->kicked = b->written;
-    }
-    return 0;
-}
-
-/* fsyncs data.mdb; returns 0 or an errno. */
-static int sync_file(const struct ava_lmdb_bulk *b) {
-    return fsync(b->fd) < 0 ? (errno ? errno : EIO) : 0;
-}
-
-/* The I/O thread: writes each buffer handed over (or syncs) until told to quit. */
-static void *bulk_io_main(void *arg) {
-    struct ava_lmdb_bulk *b = arg;
-    struct bulk_io *io = &b->io;
-    pthread_mutex_lock(&io->mu);
-    for (;;) {
-        while (!io->job && !io->quit)
-            pthread_cond_wait(&io->cv, &io->mu);
-        if (!io->job)
-            break;
-        int e = io->error;
-        const uint8_t *p = io->job;
-        size_t n = io->job_len;
-        off_t off = io->job_off;
-        bool sync = io->job_fsync;
-        pthread_mutex_unlock(&io->mu);
-        if (e == 0) /* after a failure nothing more is written */
-            e = sync ? sync_file(b) : write_at(b, p, n, off);
-        pthread_mutex_lock(&io->mu);
-        if (e && !io->error)
-            io->error = e;
-        io->job = NULL;
-        pthread_cond_broadcast(&io->cv);
-    }
-    pthread_mutex_unlock(&io->mu);
-    return NULL;
-}
-
-/* Waits until the I/O thread is idle; returns its first error (an errno) or 0. */
-static int bulk_io_wait(struct ava_lmdb_bulk *b) {
-    if (!b->io.started)
-        return b->io.error;
-    pthread_mutex_lock(&b->io.mu);
-    while (b->io.job)
-        pthread_cond_wait(&b->io.cv, &b->io.mu);
-    int e = b->io.error;
-    pthread_mutex_unlock(&b->io.mu);
-    return e;
-}
-
 /* A write failure as AVA_EIO; the bulk writer refuses everything after it. */
 static int bulk_fail(struct ava_lmdb_bulk *b, int e, char *err) {
     b->broken = true;
     return ava_err(err, AVA_EIO, "cannot write %s: %s", b->path, strerror(e));
-}
-
-/* Hands n bytes at p (to land at off) to the I/O thread once it is done with the previous
- * ones, starting it on first use with every signal blocked; writes them here when it cannot
- * start. */
-static int bulk_submit(struct ava_lmdb_bulk *b, const uint8_t *p, size_t n, off_t off, char *err) {
-    if (!b->io.started && !b->io.inline_only) {
-        sigset_t all, old;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &old);
-        b->io.started = pthread_create(&b->io.th, NULL, bulk_io_main, b) == 0;
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        b->io.inline_only = !b->io.started; /* from now on the caller writes */
-    }
-    int e;
-    if (b->io.started) {
-        pthread_mutex_lock(&b->io.mu);
-        while (b->io.job)
-            pthread_cond_wait(&b->io.cv, &b->io.mu);
-        e = b->io.error;
-        if (e == 0) {
-            b->io.job = p;
-            b->io.job_len = n;
-            b->io.job_off = off;
-            b->io.job_fsync = false;
-            pthread_cond_broadcast(&b->io.cv);
-        }
-        pthread_mutex_unlock(&b->io.mu);
-    } else {
-        e = write_at(b, p, n, off);
-    }
-    return e ? bulk_fail(b, e, err) : 0;
 }
 
 /* Hands the buffered pages to the I/O thread and switches buffers; an open leaf (the last
@@ -276,9 +160,9 @@ static int bulk_flush(struct ava_lmdb_bulk *b, char *err) {
     size_t k = b->nbuf - (b->leaf_in_buf ? 1 : 0);
     if (k == 0)
         return 0;
-    int rc = bulk_submit(b, b->buf, k * b->psize, (off_t)(b->buf_pg * b->psize), err);
-    if (rc)
-        return rc;
+    int e = ava_bgwrite_submit(b->io, b->buf, k * b->psize, (off_t)(b->buf_pg * b->psize));
+    if (e)
+        return bulk_fail(b, e, err);
     uint8_t *full = b->buf;
     b->buf = b->spare; /* free: the I/O thread took the new job only after the last one */
     b->spare = full;
@@ -450,9 +334,6 @@ static int overflow_put(struct ava_lmdb_bulk *b, const struct ava_datum *d, size
     }
     if ((rc = bulk_flush(b, err))) /* the leaf is detached: the buffer empties */
         return rc;
-    int e = bulk_io_wait(b); /* written here, one writer at a time */
-    if (e)
-        return bulk_fail(b, e, err);
     *pgno = b->buf_pg;
     b->buf_pg += npages;
     uint8_t head[PAGEHDRSZ + AVA_DATUM_HEAD_MAX];
@@ -464,9 +345,10 @@ static int overflow_put(struct ava_lmdb_bulk *b, const struct ava_datum *d, size
     off_t off = (off_t)(*pgno * b->psize);
     memset(b->zeros, 0, AVA_DATUM_TAIL_MAX);
     ava_datum_write_tail(d, b->zeros);
-    if ((e = write_at(b, head, hlen, off)) == 0 &&
-        (e = write_at(b, d->data, d->len, off + (off_t)hlen)) == 0)
-        e = write_at(b, b->zeros, span - hlen - d->len, off + (off_t)(hlen + d->len));
+    /* written here, from the datum's bytes, after the buffers handed over */
+    int e = ava_bgwrite_write(b->io, head, hlen, off);
+    if (e == 0 && (e = ava_bgwrite_write(b->io, d->data, d->len, off + (off_t)hlen)) == 0)
+        e = ava_bgwrite_write(b->io, b->zeros, span - hlen - d->len, off + (off_t)(hlen + d->len));
     memset(b->zeros, 0, tlen);
     return e ? bulk_fail(b, e, err) : 0;
 }
@@ -577,7 +459,7 @@ static int write_metas(struct ava_lmdb_bulk *b, size_t mapsize, char *err) {
     put16(pages + PG_UPPER, 0);
     put16(pages + b->psize + PG_LOWER, 0);
     put16(pages + b->psize + PG_UPPER, 0);
-    int e = write_at(b, pages, NUM_METAS * b->psize, 0);
+    int e = ava_bgwrite_write(b->io, pages, NUM_METAS * b->psize, 0);
     free(pages);
     return e ? bulk_fail(b, e, err) : 0;
 }
@@ -590,7 +472,7 @@ int ava_lmdb_bulk_finish(struct ava_lmdb_bulk *b, size_t *mapsize, char *err) {
     int rc = bulk_finish_tree(b, err);
     if (rc == 0)
         rc = bulk_flush(b, err);
-    int e = bulk_io_wait(b);
+    int e = ava_bgwrite_wait(b->io);
     if (rc == 0 && e)
         rc = bulk_fail(b, e, err);
     if (rc)
@@ -626,28 +508,16 @@ int ava_lmdb_bulk_open(const char *dir, struct ava_lmdb_bulk **out, char *err) {
     b->spare = ava_xmalloc(BULK_BUF);
     b->scratch = ava_xmalloc(b->psize);
     b->zeros = ava_xcalloc(1, b->psize + AVA_DATUM_TAIL_MAX);
-    pthread_mutex_init(&b->io.mu, NULL);
-    pthread_cond_init(&b->io.cv, NULL);
+    b->io = ava_bgwrite_new(b->fd, BULK_KICK, true); /* its thread starts on first use */
     *out = b;
     return 0;
 }
 
 /* Starts the fsync of data.mdb on the I/O thread (all is written), so that the caller's
- * last steps overlap it; ava_lmdb_bulk_free(sync) waits for it. Without the thread it runs there.
- */
+ * last steps overlap it; ava_lmdb_bulk_free(sync) waits for it (or, without the thread, runs
+ * it). */
 void ava_lmdb_bulk_sync_start(struct ava_lmdb_bulk *b) {
-    if (!b->io.started)
-        return;
-    pthread_mutex_lock(&b->io.mu);
-    while (b->io.job)
-        pthread_cond_wait(&b->io.cv, &b->io.mu);
-    if (b->io.error == 0) {
-        b->io.job = (const uint8_t *)b;
-        b->io.job_fsync = true;
-        b->io.synced = true;
-        pthread_cond_broadcast(&b->io.cv);
-    }
-    pthread_mutex_unlock(&b->io.mu);
+    ava_bgwrite_sync_start(b->io);
 }
 
 /* Stops the I/O thread, closes data.mdb (fsynced first when sync, unless the I/O thread did
@@ -655,21 +525,13 @@ void ava_lmdb_bulk_sync_start(struct ava_lmdb_bulk *b) {
 int ava_lmdb_bulk_free(struct ava_lmdb_bulk *b, bool sync, int rc, char *err) {
     if (!b)
         return rc;
-    if (b->io.started) {
-        bulk_io_wait(b); /* the job in flight, the fsync included */
-        pthread_mutex_lock(&b->io.mu);
-        b->io.quit = true;
-        pthread_cond_broadcast(&b->io.cv);
-        pthread_mutex_unlock(&b->io.mu);
-        pthread_join(b->io.th, NULL);
-    }
-    int e = sync && rc == 0 ? (b->io.synced ? b->io.error : sync_file(b)) : 0;
+    /* the job in flight first, the fsync included; the one handed over, or one run here */
+    int e = sync && rc == 0 ? ava_bgwrite_sync(b->io) : 0;
+    ava_bgwrite_free(b->io);
     if (e)
         rc = ava_err(err, AVA_EIO, "cannot sync %s: %s", b->path, strerror(e));
     if (close(b->fd) < 0 && rc == 0)
         rc = ava_err(err, AVA_EIO, "cannot write %s: %s", b->path, strerror(errno));
-    pthread_cond_destroy(&b->io.cv);
-    pthread_mutex_destroy(&b->io.mu);
     for (int L = 0; L < MAX_LEVELS; L++)
         for (int k = 0; k < 2; k++) {
             free(b->lv[L].pg[k].e);

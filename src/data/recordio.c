@@ -1,6 +1,8 @@
 /* recordio.c: MXNet RecordIO .rec/.idx writer (dmlc-core's part splitting) and its reader. */
 #include "recordio.h"
 
+#include "bgwrite.h"
+
 #include "../common/buf.h"
 #include "../common/err.h"
 #include "../common/file.h"
@@ -8,8 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +22,7 @@
 /* The magic word as it lies on disk; compared through memcpy so host byte order is moot. */
 static const uint8_t magic_le[4] = {0x0a, 0x23, 0xd7, 0xce};
 #define STDIO_BUF_SIZE (1u << 20) /* the .idx's */
-#define REC_BUF_SIZE (1u << 20)   /* the .rec's own buffer, written with write(2) */
+#define REC_BUF_SIZE (1u << 20)   /* each of the .rec's two buffers, written by bgwrite.c */
 #define KICK_BYTES (4u << 20)     /* the .rec's writeback is started every 4 MiB */
 #define IDX_KICK (512u << 10)     /* ...and the .idx's every 512 KiB */
 #define CFLAG_WHOLE 0u
@@ -73,33 +73,20 @@ int ava_irheader_unpack(const uint8_t *p, size_t len, struct ava_irheader *h) {
 
 /* ---- writer ---- */
 
-/* The .rec is written through two buffers of REC_BUF_SIZE: the caller fills one while a
- * background thread write(2)s the other, so that the kernel's copy into the page cache
- * overlaps the caller's work (without the thread, when it cannot start, the caller writes). */
-struct rec_io {
-    pthread_t th;
-    bool started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;  /* a job handed over, done, or quit */
-    const uint8_t *job; /* being written by the thread; NULL when it is idle */
-    size_t job_len;
-    bool quit;
-    int error; /* errno of the first failed write, else 0 */
-};
-
 struct ava_recordio_writer {
     int fd; /* the .rec */
     FILE *idx;
     char *rec_path, *idx_path;
-    uint8_t *buf, *spare; /* the buffer being filled, and the other one */
-    size_t blen;          /* bytes in buf */
-    char *idx_vbuf;       /* stdio buffer of the .idx, freed after fclose */
-    uint64_t offset;      /* bytes of the .rec so far, buffered ones included */
-    uint64_t written;     /* bytes written to the file (by whichever thread writes) */
-    uint64_t kicked;      /* bytes of the .rec whose writeback has been started */
-    size_t idx_unkicked;  /* bytes of the .idx written since its writeback was started */
-    bool broken;          /* a write failed midway: the .rec may end in a partial record */
-    struct rec_io io;
+    /* The .rec goes out through two buffers of REC_BUF_SIZE: the caller fills buf while io's
+     * thread writes spare, so that the kernel's copy into the page cache overlaps the caller's
+     * work (see bgwrite.h; without the thread, when it cannot start, the caller writes). */
+    uint8_t *buf, *spare;   /* the buffer being filled, and the other one */
+    size_t blen;            /* bytes in buf */
+    char *idx_vbuf;         /* stdio buffer of the .idx, freed after fclose */
+    uint64_t offset;        /* bytes of the .rec so far, buffered ones included */
+    size_t idx_unkicked;    /* bytes of the .idx written since its writeback was started */
+    bool broken;            /* a write failed midway: the .rec may end in a partial record */
+    struct ava_bgwrite *io; /* the .rec's writer; NULL only when the .rec cannot be created */
 };
 
 /* A record handed over in pieces (IRHeader + payload) so it need not be copied together.
@@ -131,119 +118,30 @@ int ava_recordio_writer_open(const char *rec_path, const char *idx_path,
     w->fd = open(rec_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (w->fd < 0)
         ava_err(err, AVA_EIO, "cannot create %s: %s", rec_path, strerror(errno));
-    else
+    else {
+        w->io = ava_bgwrite_new(w->fd, KICK_BYTES, true); /* its thread starts on first use */
         w->idx = open_out(idx_path, "w", &w->idx_vbuf, err);
+    }
     if (!w->idx) {
         ava_recordio_writer_close(w, NULL);
         return AVA_EIO;
     }
     w->buf = ava_xmalloc(REC_BUF_SIZE);
     w->spare = ava_xmalloc(REC_BUF_SIZE);
-    pthread_mutex_init(&w->io.mu, NULL);
-    pthread_cond_init(&w->io.cv, NULL);
     *out = w;
     return 0;
 }
 
-/* Writes len bytes to fd, retrying short writes. Returns 0 or -1 with errno set. */
-static int write_all(int fd, const uint8_t *p, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes n bytes at p to the .rec and starts the writeback of what has piled up every
- * KICK_BYTES, so that the closing fsync finds little left to write. Returns 0 or an errno. */
-static int rec_write_file(struct ava_recordio_writer *w, const uint8_t *p, size_t n) {
-    if (write_all(w->fd, p, n) < 0)
-        return errno ? errno : EIO;
-    w->written += n;
-    if (w->written - w->kicked >= KICK_BYTES) {
-        /* advisory: a failure here shows up again at the fsync of close */
-        sync_file_range(w->fd, (off64_t)w->kicked, (off64_t)(w->written - w->kicked),
-                        SYNC_FILE_RANGE_WRITE);
-        w->kicked = w->written;
-    }
-    return 0;
-}
-
-/* The background writer: writes each buffer handed over, in order, until told to quit. */
-static void *rec_io_main(void *arg) {
-    struct ava_recordio_writer *w = arg;
-    struct rec_io *io = &w->io;
-    pthread_mutex_lock(&io->mu);
-    for (;;) {
-        while (!io->job && !io->quit)
-            pthread_cond_wait(&io->cv, &io->mu);
-        if (!io->job)
-            break;
-        const uint8_t *p = io->job;
-        size_t n = io->job_len;
-        int e = io->error;
-        pthread_mutex_unlock(&io->mu);
-        if (e == 0) /* after a failure nothing more is written */
-            e = rec_write_file(w, p, n);
-        pthread_mutex_lock(&io->mu);
-        if (e && !io->error)
-            io->error = e;
-        io->job = NULL;
-        pthread_cond_broadcast(&io->cv);
-    }
-    pthread_mutex_unlock(&io->mu);
-    return NULL;
-}
-
-/* Waits until the background writer is idle; returns its first error (an errno) or 0. */
-static int rec_io_wait(struct rec_io *io) {
-    pthread_mutex_lock(&io->mu);
-    while (io->job)
-        pthread_cond_wait(&io->cv, &io->mu);
-    int e = io->error;
-    pthread_mutex_unlock(&io->mu);
-    return e;
-}
-
-/* Starts the background writer with every signal blocked (they stay with the caller). */
-static void rec_io_start(struct ava_recordio_writer *w) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    w->io.started = pthread_create(&w->io.th, NULL, rec_io_main, w) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* Hands the buffered bytes to the background writer (once it is done with the previous ones)
- * and switches to the other buffer; writes them here when there is no background writer. */
+/* Hands the buffered bytes to the background writer (once it is done with the previous ones;
+ * it writes them here when it has no thread) and switches to the other buffer, which the
+ * writer no longer holds once the hand-over returns. */
 static int rec_flush(struct ava_recordio_writer *w, char *err) {
     if (w->blen == 0)
         return 0;
-    if (!w->io.started)
-        rec_io_start(w);
-    int e;
-    if (w->io.started) {
-        pthread_mutex_lock(&w->io.mu);
-        while (w->io.job)
-            pthread_cond_wait(&w->io.cv, &w->io.mu);
-        e = w->io.error;
-        if (e == 0) {
-            w->io.job = w->buf;
-            w->io.job_len = w->blen;
-            pthread_cond_broadcast(&w->io.cv);
-        }
-        pthread_mutex_unlock(&w->io.mu);
-        uint8_t *b = w->buf;
-        w->buf = w->spare;
-        w->spare = b;
-    } else {
-        e = rec_write_file(w, w->buf, w->blen);
-    }
+    int e = ava_bgwrite_submit(w->io, w->buf, w->blen, (off_t)(w->offset - w->blen));
+    uint8_t *b = w->buf;
+    w->buf = w->spare;
+    w->spare = b;
     w->blen = 0;
     if (e) {
         w->broken = true;
@@ -453,8 +351,8 @@ uint64_t ava_recordio_writer_bytes(const struct ava_recordio_writer *w) {
     return w->offset;
 }
 
-/* Writes out the buffer, stops the background writer, fsyncs and closes the .rec; returns rc
- * or the first error. */
+/* Writes out the buffer, waits for the background writer, fsyncs, stops the writer and closes
+ * the .rec; returns rc or the first error. */
 static int rec_close(struct ava_recordio_writer *w, int rc, char *err) {
     if (w->fd < 0)
         return rc;
@@ -462,19 +360,14 @@ static int rec_close(struct ava_recordio_writer *w, int rc, char *err) {
     int f = w->broken ? 0 : rec_flush(w, e2);
     if (f && rc == 0)
         rc = ava_err(err, f, "%s", e2);
-    if (w->io.started) {
-        int e = rec_io_wait(&w->io);
-        if (e && rc == 0)
-            rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(e));
-        pthread_mutex_lock(&w->io.mu);
-        w->io.quit = true;
-        pthread_cond_broadcast(&w->io.cv);
-        pthread_mutex_unlock(&w->io.mu);
-        pthread_join(w->io.th, NULL);
-        w->io.started = false;
-    }
-    if (fsync(w->fd) < 0 && rc == 0)
-        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(errno));
+    int e = ava_bgwrite_wait(w->io);
+    if (e && rc == 0)
+        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(e));
+    e = ava_bgwrite_sync(w->io); /* in this thread: no fsync was handed over */
+    if (e && rc == 0)
+        rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(e));
+    ava_bgwrite_free(w->io);
+    w->io = NULL;
     if (close(w->fd) < 0 && rc == 0)
         rc = ava_err(err, AVA_EIO, "cannot write %s: %s", w->rec_path, strerror(errno));
     w->fd = -1;
@@ -493,10 +386,6 @@ int ava_recordio_writer_close(struct ava_recordio_writer *w, char *err) {
     }
     rc = rec_close(w, rc, err);
     rc = ava_file_close_synced(w->idx, w->idx_path, rc, err);
-    if (w->buf) { /* opened completely */
-        pthread_cond_destroy(&w->io.cv);
-        pthread_mutex_destroy(&w->io.mu);
-    }
     free(w->buf);
     free(w->spare);
     free(w->idx_vbuf);

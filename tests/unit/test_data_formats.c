@@ -1,5 +1,6 @@
 /* test_data_formats.c: src/data writers: RecordIO bytes, escaping and reader, Caffe Datum
- * bytes and LMDB sets, raw sets and im2rec lists, each against hand-derived golden bytes. */
+ * bytes and LMDB sets, raw sets and im2rec lists, each against hand-derived golden bytes, and
+ * the background file writer under them. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,12 +10,15 @@
 #include "../../src/common/err.h"
 #include "../../src/common/file.h"
 #include "../../src/common/path.h"
+#include "../../src/data/bgwrite.h"
 #include "../../src/data/format.h"
 #include "../../src/data/lmdbw.h"
 #include "../../src/data/pack.h"
 #include "../../src/data/rawset.h"
 #include "../../src/data/recordio.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <lmdb.h>
@@ -954,6 +958,116 @@ static void test_lmdb_bulk_write_error(void **state) {
     remove_tmpdir(dir);
 }
 
+/* ---- the background writer ---- */
+
+/* Jobs land at their offsets in the order handed over, whether the thread or the caller
+ * writes them: a later job overwrites an earlier one where they overlap, and a write in the
+ * caller comes after every job handed before it. */
+static void test_bgwrite_order(void **state) {
+    char dir[64], path[128];
+    make_tmpdir(dir, sizeof dir);
+    static uint8_t bufs[3][8192];
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sizeof bufs[k]; i++)
+            bufs[k][i] = (uint8_t)(k * 71 + i * 13 + i / 251);
+    enum { BIG = 8 << 20 }; /* long enough to be in flight when the caller writes over it */
+    uint8_t *big = malloc(BIG), *want = malloc(16384 + BIG);
+    assert_non_null(big);
+    assert_non_null(want);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (uint8_t)(i * 7 + i / 4093);
+    for (int threaded = 0; threaded < 2; threaded++) {
+        snprintf(path, sizeof path, "%s/f%d", dir, threaded);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        struct ava_bgwrite *w = ava_bgwrite_new(fd, 4096, threaded);
+        assert_int_equal(ava_bgwrite_submit(w, bufs[0], 8192, 8192), 0); /* [8192, 16384) */
+        assert_int_equal(ava_bgwrite_submit(w, bufs[1], 8192, 0), 0);    /* [0, 8192) */
+        assert_int_equal(ava_bgwrite_submit(w, bufs[2], 8192, 4096), 0); /* [4096, 12288) */
+        assert_int_equal(ava_bgwrite_submit(w, big, BIG, 16384), 0);
+        assert_int_equal(ava_bgwrite_write(w, "tail", 4, 16384), 0);
+        assert_int_equal(ava_bgwrite_write(w, "TA", 2, 16384), 0);
+        assert_int_equal(ava_bgwrite_wait(w), 0);
+        ava_bgwrite_sync_start(w);
+        assert_int_equal(ava_bgwrite_sync(w), 0);
+        assert_int_equal(ava_bgwrite_wait(w), 0);
+        ava_bgwrite_free(w);
+        assert_int_equal(close(fd), 0);
+        memcpy(want, bufs[1], 4096);
+        memcpy(want + 4096, bufs[2], 8192);
+        memcpy(want + 12288, bufs[0] + 4096, 4096);
+        memcpy(want + 16384, big, BIG);
+        memcpy(want + 16384, "TAil", 4);
+        check_file(path, want, 16384 + BIG);
+    }
+    free(big);
+    free(want);
+    remove_tmpdir(dir);
+}
+
+/* The first failure sticks: a job past the file size limit (as a full disk would fail) makes
+ * every later job, caller write and wait report EFBIG, and nothing after it reaches the file,
+ * with or without the thread. A read-only descriptor's EBADF shows at the wait. */
+static void test_bgwrite_error_sticks(void **state) {
+    char dir[64], path[128];
+    make_tmpdir(dir, sizeof dir);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 64 << 10;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    static uint8_t buf[4096];
+    memset(buf, 'x', sizeof buf);
+    for (int threaded = 0; threaded < 2; threaded++) {
+        snprintf(path, sizeof path, "%s/f%d", dir, threaded);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        struct ava_bgwrite *w = ava_bgwrite_new(fd, 0, threaded);
+        /* the thread reports it with the next hand-over, the caller at once */
+        assert_int_equal(ava_bgwrite_submit(w, buf, sizeof buf, 1 << 20), threaded ? 0 : EFBIG);
+        assert_int_equal(ava_bgwrite_submit(w, "abc", 3, 0), EFBIG);
+        assert_int_equal(ava_bgwrite_write(w, "abc", 3, 0), EFBIG);
+        assert_int_equal(ava_bgwrite_wait(w), EFBIG);
+        ava_bgwrite_sync_start(w);                /* hands nothing over after a failure */
+        assert_int_equal(ava_bgwrite_sync(w), 0); /* so the fsync runs here */
+        assert_int_equal(ava_bgwrite_wait(w), EFBIG);
+        ava_bgwrite_free(w);
+        struct stat st;
+        assert_int_equal(fstat(fd, &st), 0);
+        assert_int_equal(st.st_size, 0);
+        assert_int_equal(close(fd), 0);
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    struct ava_bgwrite *w = ava_bgwrite_new(fd, 1 << 20, true);
+    assert_int_equal(ava_bgwrite_submit(w, buf, sizeof buf, 0), 0);
+    assert_int_equal(ava_bgwrite_wait(w), EBADF);
+    ava_bgwrite_free(w);
+    assert_int_equal(close(fd), 0);
+    remove_tmpdir(dir);
+}
+
+/* The fsync runs on the thread when handed over (a pipe's EINVAL comes back from
+ * ava_bgwrite_sync and sticks), and in the caller without a thread or when none was handed. */
+static void test_bgwrite_sync_job(void **state) {
+    for (int threaded = 0; threaded < 2; threaded++) {
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        struct ava_bgwrite *w = ava_bgwrite_new(p[1], 0, threaded);
+        assert_int_equal(ava_bgwrite_submit(w, "", 0, 0), 0); /* starts the thread, if any */
+        ava_bgwrite_sync_start(w);
+        assert_int_equal(ava_bgwrite_wait(w), threaded ? EINVAL : 0);
+        assert_int_equal(ava_bgwrite_sync(w), EINVAL);
+        assert_int_equal(ava_bgwrite_submit(w, "", 0, 0), threaded ? EINVAL : 0);
+        ava_bgwrite_free(w);
+        close(p[0]);
+        close(p[1]);
+    }
+}
+
 /* ---- formatting a pack into LMDB sets ---- */
 
 /* The pixels of sample i of test_format_lmdb_sets' pack: grey 28x28 for even i, RGB 8x8 for
@@ -1164,6 +1278,9 @@ int main(void) {
         cmocka_unit_test(test_lmdb_bulk_values),
         cmocka_unit_test(test_lmdb_bulk_then_lmdb_writes),
         cmocka_unit_test(test_lmdb_bulk_write_error),
+        cmocka_unit_test(test_bgwrite_order),
+        cmocka_unit_test(test_bgwrite_error_sticks),
+        cmocka_unit_test(test_bgwrite_sync_job),
         cmocka_unit_test(test_format_lmdb_sets),
         cmocka_unit_test(test_raw_set),
         cmocka_unit_test(test_lst_golden),
