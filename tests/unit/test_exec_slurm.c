@@ -395,6 +395,20 @@ static const char *read_back(struct fx *f, const char *name) {
     return buf;
 }
 
+/* Submits a small CPU job for run 7 that squeue then lists as pending (job 123). */
+static void submit_pending(struct fx *f) {
+    char id[64], err[AVA_ERRLEN];
+    struct ava_job_request req = {.training = "t",
+                                  .number = 1,
+                                  .cpus = 1,
+                                  .max_runtime_ms = 1000,
+                                  .run_dir = "/r",
+                                  .log_path = "/l"};
+    squeue_says(f, "{\"jobs\":[{\"job_id\":123,\"job_state\":\"PENDING\"}]}");
+    assert_int_equal(f->ex->submit(f->ex, 7, f->dir, &req, id, sizeof id, err), 0);
+    assert_string_equal(id, "123");
+}
+
 /* submit: the batch script, sbatch's argv, then pending -> running -> completed. */
 static void test_executor_submit_and_follow(void **state) {
     struct fx *f = *state;
@@ -445,15 +459,8 @@ static void test_executor_submit_and_follow(void **state) {
  * marker, no newline yet, is not taken); the exit record reports the end. */
 static void test_executor_start_marker(void **state) {
     struct fx *f = *state;
-    char id[64], err[AVA_ERRLEN], path[256];
-    squeue_says(f, "{\"jobs\":[{\"job_id\":123,\"job_state\":\"PENDING\"}]}");
-    struct ava_job_request req = {.training = "t",
-                                  .number = 1,
-                                  .cpus = 1,
-                                  .max_runtime_ms = 1000,
-                                  .run_dir = "/r",
-                                  .log_path = "/l"};
-    assert_int_equal(f->ex->submit(f->ex, 7, f->dir, &req, id, sizeof id, err), 0);
+    char path[256];
+    submit_pending(f);
     snprintf(path, sizeof path, "%s/slurm-started", f->dir);
     assert_int_equal(ava_file_write_atomic(path, "n9 2", 4, 0644, NULL), 0);
     struct timeval tv = {0, 50000};
@@ -482,15 +489,8 @@ static void test_executor_start_marker(void **state) {
  * squeue stops listing has ended (lost), and scontrol is asked when squeue fails. */
 static void test_executor_stop_attach_and_lost(void **state) {
     struct fx *f = *state;
-    char id[64], err[AVA_ERRLEN];
-    struct ava_job_request req = {.training = "t",
-                                  .number = 1,
-                                  .cpus = 1,
-                                  .max_runtime_ms = 1000,
-                                  .run_dir = "/r",
-                                  .log_path = "/l"};
-    squeue_says(f, "{\"jobs\":[{\"job_id\":123,\"job_state\":\"PENDING\"}]}");
-    assert_int_equal(f->ex->submit(f->ex, 7, f->dir, &req, id, sizeof id, err), 0);
+    char err[AVA_ERRLEN];
+    submit_pending(f);
     assert_int_equal(f->ex->stop(f->ex, 7, err), 0);
     assert_string_equal(read_back(f, "scancel.args"), "123\n");
     assert_int_equal(f->ex->stop(f->ex, 7, err), AVA_ENOTFOUND); /* no longer watched */
