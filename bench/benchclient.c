@@ -127,12 +127,16 @@ int bench_avad_start(struct bench_server *srv, const char *avad, const char *con
 
 /* Creates training name with entry and optional single argument; start=false stores it
  * only. Returns the HTTP status (201 on success) or -1. */
-long bench_create_training(struct bench_client *c, const char *name, const char *entry,
-                           const char *arg, bool start) {
+long bench_create_training_argv(struct bench_client *c, const char *name, const char *entry,
+                                const char *const *args, bool start) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", name, "image", "ava-pure:host",
                           "cpus", 1, "entry", entry, "start", start);
-    if (arg)
-        json_object_set_new(j, "args", json_pack("[s]", arg));
+    if (args && args[0]) {
+        json_t *arr = json_array();
+        for (size_t i = 0; args[i]; i++)
+            json_array_append_new(arr, json_string(args[i]));
+        json_object_set_new(j, "args", arr);
+    }
     char *body = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     long st = bench_http(c, "/trainings", body);
@@ -141,4 +145,15 @@ long bench_create_training(struct bench_client *c, const char *name, const char 
         fprintf(stderr, "bench: create %s: HTTP %ld %.300s\n", name, st,
                 c->resp.data ? c->resp.data : "");
     return st;
+}
+
+long bench_create_training(struct bench_client *c, const char *name, const char *entry,
+                           const char *arg, bool start) {
+    const char *const args[] = {arg, NULL};
+    return bench_create_training_argv(c, name, entry, args, start);
+}
+
+bool bench_state_terminal(const char *s) {
+    return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "timed_out") ||
+                 !strcmp(s, "stopped"));
 }

@@ -45,6 +45,11 @@ long bench_http(struct bench_client *c, const char *path, const char *body);
  * answer is shown on stderr) or -1. */
 long bench_create_training(struct bench_client *c, const char *name, const char *entry,
                            const char *arg, bool start);
+/* The same with any number of arguments (NULL-terminated args, may be NULL). */
+long bench_create_training_argv(struct bench_client *c, const char *name, const char *entry,
+                                const char *const *args, bool start);
+/* True for the states a run ends in (succeeded, failed, timed_out, stopped). */
+bool bench_state_terminal(const char *s);
 /* The response body as JSON (the caller decrefs), or NULL. */
 json_t *bench_resp_json(const struct bench_client *c);
 

@@ -58,12 +58,6 @@ static void on_signal(int sig) {
     bench_stop = 1;
 }
 
-/* True for the states a run ends in. */
-static bool state_terminal(const char *s) {
-    return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "timed_out") ||
-                 !strcmp(s, "stopped"));
-}
-
 /* The "state" of a training answer (NULL when absent); valid while j lives. */
 static const char *training_state(json_t *j) {
     return json_string_value(json_object_get(j, "state"));
@@ -84,7 +78,7 @@ static int count_states(struct bench_client *c, const char *prefix, int *n, int 
             continue;
         const char *s = training_state(t);
         (*n)++;
-        *ended += state_terminal(s);
+        *ended += bench_state_terminal(s);
         *ok += s && !strcmp(s, "succeeded");
     }
     json_decref(j);

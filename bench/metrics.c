@@ -94,29 +94,6 @@ static double proc_cpu_s(pid_t pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* Creates and starts training name running `reporter mode n metric`. Returns 0 or -1. */
-static int create_reporter(struct bench_client *c, const char *reporter, const char *name,
-                           const char *mode, long long n, const char *metric) {
-    char count[32];
-    snprintf(count, sizeof count, "%lld", n);
-    json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:[s,s,s]}", "name", name, "image", "ava-pure:host",
-                          "cpus", 1, "entry", reporter, "args", mode, count, metric);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    long st = bench_http(c, "/trainings", body);
-    free(body);
-    if (st != 201)
-        fprintf(stderr, "metrics: create %s: HTTP %ld %.300s\n", name, st,
-                c->resp.data ? c->resp.data : "");
-    return st == 201 ? 0 : -1;
-}
-
-/* True for the states a run ends in. */
-static bool state_terminal(const char *s) {
-    return !strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "timed_out") ||
-           !strcmp(s, "stopped");
-}
-
 /* Reads the latest run's state and the count of series (metric, phase train) of training
  * name from GET /trainings/NAME/metrics into p. Returns 0 or -1. */
 static int series_status(struct bench_client *c, const char *name, const char *metric,
@@ -172,7 +149,7 @@ static int poll_series(struct bench_client *c, const char *name, const char *met
             p->shim = shim_pid(c, name);
         double cpu = p->shim > 0 ? proc_cpu_s(p->shim) : -1;
         p->shim_cpu = cpu >= 0 ? cpu : p->shim_cpu;
-        bool ended = state_terminal(p->state);
+        bool ended = bench_state_terminal(p->state);
         if (ended && !p->t_ended)
             p->t_ended = now;
         if (want > 0 && p->count >= want) {
@@ -283,6 +260,15 @@ static void server_cleanup(struct bench_server *srv) {
     if (ava_rm_rf(srv->data, err) < 0)
         fprintf(stderr, "metrics: %s\n", err);
     srv->data[0] = '\0';
+}
+
+/* Creates and starts training name running `reporter mode n metric`. Returns 0 or -1. */
+static int create_reporter(struct bench_client *c, const char *reporter, const char *name,
+                           const char *mode, long long n, const char *metric) {
+    char count[32];
+    snprintf(count, sizeof count, "%lld", n);
+    const char *const args[] = {mode, count, metric, NULL};
+    return bench_create_training_argv(c, name, reporter, args, true) == 201 ? 0 : -1;
 }
 
 /* Runs training name (reporter in mode, n points of metric) to its end and reads its result

@@ -45,11 +45,6 @@ static const char *state_of(json_t *j) {
     return json_string_value(json_object_get(j, "state"));
 }
 
-static bool terminal(const char *s) {
-    return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "timed_out") ||
-                 !strcmp(s, "stopped"));
-}
-
 /* GETs training name and returns a copy of its state in out ("" on failure). */
 static void get_state(struct bench_client *c, const char *name, char *out, size_t len) {
     char path[160];
@@ -83,7 +78,7 @@ static double ava_one(struct bench_client *c, int i) {
     }
     snprintf(path, sizeof path, "/trainings/%s/stop", name);
     bench_http(c, path, "{}");
-    while (!bench_stop && !terminal(st) && bench_mono_us() - t0 < TIMEOUT_US) {
+    while (!bench_stop && !bench_state_terminal(st) && bench_mono_us() - t0 < TIMEOUT_US) {
         bench_sleep_us(50000);
         get_state(c, name, st, sizeof st);
     }
@@ -149,7 +144,7 @@ static int count_ended(struct bench_client *c, const char *prefix, int *ended, i
     json_array_foreach(json_object_get(j, "trainings"), i, t) {
         const char *nm = json_string_value(json_object_get(t, "name"));
         if (nm && !strncmp(nm, prefix, strlen(prefix))) {
-            *ended += terminal(state_of(t));
+            *ended += bench_state_terminal(state_of(t));
             *ok += state_of(t) && !strcmp(state_of(t), "succeeded");
         }
     }
