@@ -353,14 +353,32 @@ static void print_case(const struct fcase *c, const struct opts *o, const struct
     if (jpeg_per_s > 0)
         printf("  images/s vs the bare JPEG loop: %.0f / %.0f = %.0f %%  [target >= 80 %%]\n",
                per_s, jpeg_per_s, 100 * per_s / jpeg_per_s);
-    printf("  MB/s vs the write ceiling: %.1f / %.1f = %.0f %%  [target >= 80 %%]\n", mbs, wmbs,
-           100 * mbs / wmbs);
-    if (jpeg_per_s > 0) /* its bytes come out of the encoder: that bounds its MB/s */
+    printf("  MB/s vs the write ceiling: %.1f / %.1f = %.0f %%  [%s]\n", mbs, wmbs,
+           100 * mbs / wmbs,
+           jpeg_per_s > 0 ? "the encoder bounds it: judged below" : "target >= 80 %");
+    if (jpeg_per_s > 0) { /* its bytes come out of the encoder: that bounds its MB/s */
+        double loop_mbs = c->bytes / 1e6 * jpeg_per_s / c->samples;
         printf("  (bound: at the bare JPEG loop's speed this case would write %.1f MB/s = %.0f %% "
                "of the write ceiling)\n",
-               c->bytes / 1e6 * jpeg_per_s / c->samples,
-               100 * c->bytes / 1e6 * jpeg_per_s / c->samples / wmbs);
+               loop_mbs, 100 * loop_mbs / wmbs);
+        printf("  MB/s vs its ceiling, the lower of the write ceiling and the bare JPEG loop's "
+               "output: %.1f / %.1f = %.0f %%  [target >= 80 %%]\n",
+               mbs, loop_mbs < wmbs ? loop_mbs : wmbs,
+               100 * mbs / (loop_mbs < wmbs ? loop_mbs : wmbs));
+    }
     fflush(stdout);
+}
+
+/* A case's MB/s against its ceiling: a plain write of its bytes, or, for a JPEG case whose
+ * bytes the encoder produces more slowly than a disk takes them, the bare JPEG loop's output
+ * rate at the case's bytes per image (whichever is lower). NAN when not measured. */
+static double mbs_ratio(const struct fcase *c) {
+    if (!c->done || !isfinite(c->secs) || !isfinite(c->write_secs))
+        return NAN;
+    double ceiling_secs = c->write_secs;
+    if (c->encoding == AVA_ENC_JPEG && isfinite(c->jpeg_secs) && c->jpeg_secs > ceiling_secs)
+        ceiling_secs = c->jpeg_secs; /* same bytes per image: the slower producer bounds it */
+    return ceiling_secs / c->secs;
 }
 
 /* Prints one summary line: a target met, missed or not measured. */
@@ -386,8 +404,11 @@ static void summary(const struct fcase *cs, int ncases) {
             snprintf(what, sizeof what, "%s images/s vs the bare JPEG loop", c->name);
             judge(what, ok && isfinite(c->jpeg_secs) ? c->jpeg_secs / c->secs : NAN);
         }
-        snprintf(what, sizeof what, "%s MB/s vs a plain write of its bytes", c->name);
-        judge(what, ok ? c->write_secs / c->secs : NAN);
+        if (c->encoding == AVA_ENC_JPEG)
+            snprintf(what, sizeof what, "%s MB/s vs min(write, JPEG loop output)", c->name);
+        else
+            snprintf(what, sizeof what, "%s MB/s vs a plain write of its bytes", c->name);
+        judge(what, ok ? mbs_ratio(c) : NAN);
     }
 }
 
