@@ -132,6 +132,69 @@ static void test_im2col_matches_naive_conv(void **state) {
     }
 }
 
+/* tr_conv_backward_wt: the transposed weight gradient (overwritten, then accumulated), the
+ * bias gradient and dcol all match tr_conv_backward's. */
+static void test_conv_backward_transposed(void **state) {
+    (void)state;
+    enum { COUT = 5, K = 18, M = 37, LDY = 45 };
+    uint64_t seed = 13;
+    float w[COUT * K], col[2][K * M], dy[2][COUT * LDY];
+    float dw[COUT * K], dwt[K * COUT], db[2][COUT], dcol[2][K * M];
+    fill(w, COUT * K, &seed), fill(col[0], 2 * K * M, &seed), fill(dy[0], 2 * COUT * LDY, &seed);
+    for (int acc = 0; acc < 2; acc++) {
+        tr_conv_backward(w, col[acc], dy[acc], LDY, COUT, K, M, acc, dw, db[0], dcol[0]);
+        tr_conv_backward_wt(w, col[acc], dy[acc], LDY, COUT, K, M, acc, dwt, db[1], dcol[1]);
+        for (int o = 0; o < COUT; o++)
+            for (int k = 0; k < K; k++)
+                assert_float_equal(dw[o * K + k], dwt[k * COUT + o],
+                                   1e-5 * (1 + fabsf(dw[o * K + k])));
+        for (int o = 0; o < COUT; o++)
+            assert_float_equal(db[0][o], db[1][o], 1e-5 * (1 + fabsf(db[0][o])));
+        for (int i = 0; i < K * M; i++)
+            assert_float_equal(dcol[0][i], dcol[1][i], 1e-5 * (1 + fabsf(dcol[0][i])));
+    }
+    double want = 0; /* one entry against its definition: both samples' sums */
+    for (int a = 0; a < 2; a++)
+        for (int m = 0; m < M; m++)
+            want += (double)dy[a][2 * LDY + m] * col[a][7 * M + m];
+    assert_float_equal(dwt[7 * COUT + 2], want, 1e-4 * (1 + fabs(want)));
+}
+
+/* tr_im2col_range_z: refilling a buffer that holds an unfolding of the same geometry and
+ * sample count (zeroed) gives exactly the full unfolding of the new samples, whose padding
+ * stays zero; not zeroed, it overwrites every entry of a garbage-filled buffer. */
+static void test_im2col_refill(void **state) {
+    (void)state;
+    const int cases[][6] = {{2, 4, 6, 5, 5, 2}, {3, 5, 4, 7, 3, 1}, {1, 3, 7, 5, 3, 0}};
+    uint64_t seed = 11;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int *c = cases[t];
+        for (int nc = 1; nc <= 2; nc++) {
+            struct tr_conv_geom g;
+            assert_int_equal(tr_conv_geom_init(&g, c[0], c[1], c[2], c[3], c[4], c[5]), 0);
+            size_t nx = (size_t)c[0] * c[1] * c[2] * c[3], K = tr_col_rows(&g);
+            size_t n = K * nc * g.Ho * g.Wo;
+            float *x = malloc(sizeof(float) * nx), *want = malloc(sizeof(float) * n);
+            float *got = malloc(sizeof(float) * n);
+            fill(x, nx, &seed);
+            for (size_t i = 0; i < n; i++)
+                got[i] = NAN; /* garbage: every entry must be written */
+            tr_im2col_range_z(&g, x, 0, nc, got, false);
+            tr_im2col_range(&g, x, 0, nc, want);
+            assert_memory_equal(got, want, sizeof(float) * n);
+            for (int n0 = 1; n0 + nc <= g.N; n0++) { /* refills of the same shape */
+                tr_im2col_range_z(&g, x, n0, nc, got, true);
+                tr_im2col_range(&g, x, n0, nc, want);
+                for (size_t i = 0; i < n; i++)
+                    if (memcmp(&got[i], &want[i], sizeof(float)))
+                        fail_msg("case %zu nc %d n0 %d: col[%zu] %g, want %g", t, nc, n0, i, got[i],
+                                 want[i]);
+            }
+            free(x), free(want), free(got);
+        }
+    }
+}
+
 /* The chunked forms the network uses: im2col of a range of samples is those samples' columns
  * of the whole im2col, col2im of a range writes those samples only (the same values), and
  * convolutions over column blocks (ldy) with accumulated gradients give the whole's. */
@@ -804,6 +867,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_im2col_matches_naive_conv),
         cmocka_unit_test(test_im2col_ranges_and_chunks),
+        cmocka_unit_test(test_im2col_refill),
+        cmocka_unit_test(test_conv_backward_transposed),
         cmocka_unit_test(test_conv_gradients),
         cmocka_unit_test(test_pool_relu_gradients),
         cmocka_unit_test(test_fc_gradients),

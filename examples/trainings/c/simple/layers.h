@@ -6,6 +6,7 @@
 #ifndef AVA_TRAINER_LAYERS_H
 #define AVA_TRAINER_LAYERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,12 @@ void tr_im2col(const struct tr_conv_geom *g, const float *x, float *col);
 /* The same for the samples n0 .. n0 + nc - 1 of x only: col gets C k k rows of nc Ho Wo
  * columns (the convolution runs on a few samples at a time so that col stays in cache). */
 void tr_im2col_range(const struct tr_conv_geom *g, const float *x, int n0, int nc, float *col);
+/* tr_im2col_range, where with zeroed the caller vouches that col already holds an unfolding of
+ * the same g and nc (any samples): the entries that fall in the zero padding are then zero
+ * already and, for a "same" convolution (Ho = H, Wo = W), the whole rows of them are not
+ * written again. A convolution run chunk by chunk through one buffer refills it this way. */
+void tr_im2col_range_z(const struct tr_conv_geom *g, const float *x, int n0, int nc, float *col,
+                       bool zeroed);
 /* The adjoint of tr_im2col: dx (C x N x H x W) = the sum of every col entry at its source
  * pixel. dx is overwritten. col is scratch: its entries that fall in the zero padding (those
  * tr_im2col sets to 0) may be zeroed. */
@@ -44,6 +51,10 @@ void tr_conv_forward(const float *w, const float *b, const float *col, int cout,
  * not NULL, dcol = w^T * dy (K x M, overwritten). */
 void tr_conv_backward(const float *w, const float *col, const float *dy, int ldy, int cout, int K,
                       int M, int accumulate, float *dw, float *db, float *dcol);
+/* tr_conv_backward with the weight gradient transposed: dwt (K x Cout) = col * dy^T, the
+ * faster GEMM for a convolution's shapes; the caller transposes it once after its chunks. */
+void tr_conv_backward_wt(const float *w, const float *col, const float *dy, int ldy, int cout,
+                         int K, int M, int accumulate, float *dwt, float *db, float *dcol);
 
 /* ReLU in place over n values. */
 void tr_relu_forward(float *x, size_t n);

@@ -92,7 +92,7 @@ static void *fbuf(size_t n) {
     {                                                                                              \
         (w)->x, (w)->col1, (w)->a1, (w)->p1, (w)->col2, (w)->a2, (w)->p2, (w)->flat, (w)->h,       \
             (w)->logits, (w)->arg1, (w)->arg2, (w)->labels, (w)->dcol2, (w)->da1, (w)->dp1,        \
-            (w)->da2, (w)->dp2, (w)->dflat, (w)->dh, (w)->grads                                    \
+            (w)->da2, (w)->dp2, (w)->dflat, (w)->dh, (w)->grads, (w)->dwt                          \
     }
 
 /* Allocates one worker's buffers for shards of up to B samples; false when out of memory. */
@@ -111,6 +111,7 @@ static bool work_alloc(struct tr_work *w, const struct tr_net *net, size_t B) {
     w->dp1 = fbuf(s->conv1 * B * hw2), w->da2 = fbuf(s->conv2 * B * hw2);
     w->dp2 = fbuf(s->conv2 * B * hw4), w->dflat = fbuf(B * net->F), w->dh = fbuf(B * fc1);
     w->grads = fbuf(net->nparams);
+    w->dwt = fbuf(net->len[TR_W1] > net->len[TR_W2] ? net->len[TR_W1] : net->len[TR_W2]);
     void *all[] = WORK_BUFFERS(w);
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!all[i])
@@ -198,9 +199,10 @@ void tr_net_init_weights(struct tr_net *net, struct tr_rng *rng) {
 }
 
 /* Convolution `layer` (1 or 2) of N samples x (CNHW) into y (CNHW), chunk by chunk through
- * col. The last chunk's unfolded input is left in col (conv_backward starts with it). */
+ * col. The last chunk's unfolded input is left in col (conv_backward starts with it);
+ * *col_nc tracks what col holds (see tr_work.col_nc). */
 static void conv_forward(const struct tr_net *net, int layer, int N, const float *x, float *col,
-                         float *y) {
+                         int *col_nc, float *y) {
     struct tr_conv_geom g = geom(net, layer, N);
     int K = (int)tr_col_rows(&g), S = g.Ho * g.Wo, M = N * S, chunk = net->chunk[layer - 1];
     int cout = layer == 1 ? net->s.conv1 : net->s.conv2;
@@ -208,7 +210,8 @@ static void conv_forward(const struct tr_net *net, int layer, int N, const float
     const float *b = net->params + net->off[layer == 1 ? TR_B1 : TR_B2];
     for (int n0 = 0; n0 < N; n0 += chunk) {
         int nc = N - n0 < chunk ? N - n0 : chunk;
-        tr_im2col_range(&g, x, n0, nc, col);
+        tr_im2col_range_z(&g, x, n0, nc, col, *col_nc == nc);
+        *col_nc = nc;
         tr_conv_forward(W, b, col, cout, K, nc * S, y + (size_t)n0 * S, M);
     }
 }
@@ -216,9 +219,11 @@ static void conv_forward(const struct tr_net *net, int layer, int N, const float
 /* The backward pass of convolution `layer` (1 or 2) over N samples: from dy (CNHW) and the
  * layer's input x, its weight and bias gradients into G, and, when dx is not NULL, the input's
  * gradient (CNHW). Chunks run last to first: the last one is still unfolded in col from
- * conv_forward; the others are unfolded again. */
+ * conv_forward; the others are unfolded again. The weight gradient is summed transposed in
+ * dwt (the faster GEMM, see tr_conv_backward_wt) and moved into G once at the end. */
 static void conv_backward(const struct tr_net *net, int layer, int N, const float *x, float *col,
-                          const float *dy, float *dcol, float *G, float *dx) {
+                          int *col_nc, const float *dy, float *dcol, float *dwt, float *G,
+                          float *dx) {
     struct tr_conv_geom g = geom(net, layer, N);
     int K = (int)tr_col_rows(&g), S = g.Ho * g.Wo, M = N * S, chunk = net->chunk[layer - 1];
     int cout = layer == 1 ? net->s.conv1 : net->s.conv2;
@@ -228,13 +233,18 @@ static void conv_backward(const struct tr_net *net, int layer, int N, const floa
     int last = (N - 1) / chunk * chunk;
     for (int n0 = last; n0 >= 0; n0 -= chunk) {
         int nc = N - n0 < chunk ? N - n0 : chunk;
-        if (n0 != last)
-            tr_im2col_range(&g, x, n0, nc, col);
-        tr_conv_backward(W, col, dy + (size_t)n0 * S, M, cout, K, nc * S, n0 != last, dw, db,
-                         dx ? dcol : NULL);
+        if (n0 != last) {
+            tr_im2col_range_z(&g, x, n0, nc, col, *col_nc == nc);
+            *col_nc = nc;
+        }
+        tr_conv_backward_wt(W, col, dy + (size_t)n0 * S, M, cout, K, nc * S, n0 != last, dwt, db,
+                            dx ? dcol : NULL);
         if (dx)
             tr_col2im_range(&g, dcol, n0, nc, dx);
     }
+    for (int o = 0; o < cout; o++) /* the chunks' sum, transposed into place */
+        for (int k = 0; k < K; k++)
+            dw[(size_t)o * K + k] = dwt[(size_t)k * cout + o];
 }
 
 /* The forward pass of a worker's shard (w->n samples in w->x) up to w->logits. */
@@ -243,10 +253,10 @@ static void forward(const struct tr_net *net, struct tr_work *w) {
     const float *P = net->params;
     int N = w->n;
     int S4 = net->H4 * net->W4;
-    conv_forward(net, 1, N, w->x, w->col1, w->a1);
+    conv_forward(net, 1, N, w->x, w->col1, &w->col_nc[0], w->a1);
     tr_maxpool_forward(w->a1, s->conv1 * N, s->H, s->W, w->p1, w->arg1);
     tr_relu_forward(w->p1, (size_t)s->conv1 * N * net->H2 * net->W2);
-    conv_forward(net, 2, N, w->p1, w->col2, w->a2);
+    conv_forward(net, 2, N, w->p1, w->col2, &w->col_nc[1], w->a2);
     tr_maxpool_forward(w->a2, s->conv2 * N, net->H2, net->W2, w->p2, w->arg2);
     tr_relu_forward(w->p2, (size_t)s->conv2 * N * S4);
     tr_cnhw_to_nchw(w->p2, s->conv2, N, S4, w->flat);
@@ -288,10 +298,11 @@ static void backward(const struct tr_net *net, struct tr_work *w) {
     tr_nchw_to_cnhw(w->dflat, s->conv2, N, S4, w->dp2);
     tr_relu_backward(w->p2, w->dp2, (size_t)s->conv2 * N * S4);
     tr_maxpool_backward(w->dp2, w->arg2, s->conv2 * N, net->H2, net->W2, w->da2);
-    conv_backward(net, 2, N, w->p1, w->col2, w->da2, w->dcol2, G, w->dp1);
+    conv_backward(net, 2, N, w->p1, w->col2, &w->col_nc[1], w->da2, w->dcol2, w->dwt, G, w->dp1);
     tr_relu_backward(w->p1, w->dp1, (size_t)s->conv1 * N * net->H2 * net->W2);
     tr_maxpool_backward(w->dp1, w->arg1, s->conv1 * N, s->H, s->W, w->da1);
-    conv_backward(net, 1, N, w->x, w->col1, w->da1, NULL, G, NULL);
+    /* the first layer's input needs no gradient: no dcol GEMM, no col2im */
+    conv_backward(net, 1, N, w->x, w->col1, &w->col_nc[0], w->da1, NULL, w->dwt, G, NULL);
 }
 
 /* A worker's part of tr_net_run: its shard's batch assembly, forward, loss and backward. */

@@ -37,10 +37,13 @@ enum { TR_W1, TR_B1, TR_W2, TR_B2, TR_W3, TR_B3, TR_W4, TR_B4, TR_NTENSORS };
 /* One thread's shard of a batch: activations (CNHW in the convolutional part), their
  * gradients, and the shard's parameter gradients. */
 struct tr_work {
-    int lo, n; /* the shard: samples lo .. lo + n - 1 of the batch */
+    int lo, n;     /* the shard: samples lo .. lo + n - 1 of the batch */
+    int col_nc[2]; /* samples of the last unfolding in col1 and col2 (0: none yet): */
+                   /* refilled for as many, their zero padding is in place already */
     float *x, *col1, *a1, *p1, *col2, *a2, *p2, *flat, *h, *logits;
     int32_t *arg1, *arg2, *labels;
     float *dcol2, *da1, *dp1, *da2, *dp2, *dflat, *dh, *grads;
+    float *dwt;  /* a convolution's weight gradient, transposed (tr_conv_backward_wt) */
     double loss; /* the shard's summed loss */
     int correct;
 };
