@@ -13,9 +13,9 @@
  *     accuracy,phase=val,epoch=3 value=0.912,step=1200i 1764130000000000000
  *
  * (measurement = the metric name; tags @c phase and @c epoch, each optional; fields @c value,
- * a float in the shortest form that reads back exactly, and @c step, an integer; the timestamp is the wall clock
- * (CLOCK_REALTIME) in nanoseconds when the point was reported). ava stores the points and
- * draws them as curves (<tt>ava train metrics NAME</tt>).
+ * a float in the shortest form that reads back exactly, and @c step, an integer; the timestamp is
+ * the wall clock (CLOCK_REALTIME) in nanoseconds when the point was reported). ava stores the
+ * points and draws them as curves (<tt>ava train metrics NAME</tt>).
  *
  * <h3>Outside ava</h3>
  * When @c AVA_METRICS_FD is not set, or does not name a file descriptor open for writing,
@@ -46,12 +46,11 @@
  * signals blocked) within about a millisecond, and so are lines waiting for a slow supervisor,
  * as soon as it reads again; it stays awake for about ten milliseconds after its last batch
  * (so that points reported a burst per training step are handed over without waking it) and
- * then sleeps until it is needed again. The thread is started only the first time it is needed: when
- * points come faster than about a thousand a second or the supervisor falls behind; a
- * training that reports at ordinary rates never has it. At exit() the queue is written out,
- * waiting at most one second for the supervisor. A process that ends by _exit(), a signal or
- * abort() loses what is still queued (about a millisecond of points while the supervisor keeps
- * up).
+ * then sleeps until it is needed again. The thread is started only the first time it is needed:
+ * when points come faster than about a thousand a second or the supervisor falls behind; a training
+ * that reports at ordinary rates never has it. At exit() the queue is written out, waiting at most
+ * one second for the supervisor. A process that ends by _exit(), a signal or abort() loses what is
+ * still queued (about a millisecond of points while the supervisor keeps up).
  *
  * <h3>Lines are never torn</h3>
  * Every write() carries whole lines and at most PIPE_BUF bytes, which a pipe writes atomically:

@@ -7,9 +7,9 @@
  * times the 100 ns a point may cost (formatting a line costs ~45 ns, the clock ~22). So lines
  * are batched, and a caller that finds CALLER_BATCH bytes queued (FLUSHER_BATCH while the
  * thread below is awake and will write them within a millisecond anyway) writes them,
- * PIPE_BUF bytes of whole lines per write() (atomic on a pipe), all under one SIGPIPE guard. A batch must not
- * wait for the next report (an epoch's last points would), so a thread writes what is left
- * within FLUSH_DELAY_NS, and waits for room when the supervisor is slow. Rare points (up to
+ * PIPE_BUF bytes of whole lines per write() (atomic on a pipe), all under one SIGPIPE guard. A
+ * batch must not wait for the next report (an epoch's last points would), so a thread writes what
+ * is left within FLUSH_DELAY_NS, and waits for room when the supervisor is slow. Rare points (up to
  * ~1000/s on average) are written by the caller at once, so trainings that report at ordinary
  * rates never start the thread. (Handing every batch to the thread was measured slower here:
  * each hand-off is a futex wake-up.) Once started, the thread stays awake for FLUSH_LINGER ms
@@ -44,16 +44,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BUF_CAP (256 * 1024)     /* each of fill and out (~2800 lines each) */
-#define CHUNK_MAX PIPE_BUF       /* the most one write() carries: atomic on a pipe */
-#define CALLER_BATCH (32 * 1024) /* this much in fill: the caller writes it (~360 lines) */
+#define BUF_CAP (256 * 1024)       /* each of fill and out (~2800 lines each) */
+#define CHUNK_MAX PIPE_BUF         /* the most one write() carries: atomic on a pipe */
+#define CALLER_BATCH (32 * 1024)   /* this much in fill: the caller writes it (~360 lines) */
 #define FLUSHER_BATCH (128 * 1024) /* the same while the flusher is awake (it writes sooner) */
-#define IMMEDIATE_NS 1000000LL   /* one immediate write per ms on average... */
-#define IMMEDIATE_BURST 32LL     /* ...with bursts of up to 32 */
-#define FLUSH_DELAY_NS 1000000L  /* the flusher lets a batch gather this long */
-#define FLUSH_LINGER 10          /* rounds the flusher stays awake once idle, before parking */
-#define STALL_POLL_MS 100        /* the flusher's wait for room in the pipe, per round */
-#define EXIT_WAIT_MS 1000        /* at exit, the longest wait for the supervisor */
+#define IMMEDIATE_NS 1000000LL     /* one immediate write per ms on average... */
+#define IMMEDIATE_BURST 32LL       /* ...with bursts of up to 32 */
+#define FLUSH_DELAY_NS 1000000L    /* the flusher lets a batch gather this long */
+#define FLUSH_LINGER 10            /* rounds the flusher stays awake once idle, before parking */
+#define STALL_POLL_MS 100          /* the flusher's wait for room in the pipe, per round */
+#define EXIT_WAIT_MS 1000          /* at exit, the longest wait for the supervisor */
 #define FLUSHER_STACK (64 * 1024)
 
 enum { ST_UNINIT = 0, ST_ON, ST_OFF };
