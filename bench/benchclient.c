@@ -6,6 +6,7 @@
 #include "../src/common/timeutil.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -127,6 +128,20 @@ int bench_avad_start(struct bench_server *srv, const char *avad, const char *con
 
 /* Creates training name with entry and optional single argument; start=false stores it
  * only. Returns the HTTP status (201 on success) or -1. */
+void bench_avad_stop(struct bench_server *srv) {
+    if (srv->pid <= 0)
+        return;
+    kill(srv->pid, SIGTERM);
+    int i = 0;
+    while (waitpid(srv->pid, NULL, WNOHANG) == 0 && i++ < 50)
+        usleep(100000);
+    if (i > 50) {
+        kill(srv->pid, SIGKILL);
+        waitpid(srv->pid, NULL, 0);
+    }
+    srv->pid = -1;
+}
+
 long bench_create_training_argv(struct bench_client *c, const char *name, const char *entry,
                                 const char *const *args, bool start) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", name, "image", "ava-pure:host",

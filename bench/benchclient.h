@@ -33,6 +33,10 @@ struct bench_client {
 int bench_avad_start(struct bench_server *srv, const char *avad, const char *const *extra,
                      const char *who);
 
+/* Stops the avad that bench_avad_start started: SIGTERM, up to 5 s, then SIGKILL; sets
+ * srv->pid to -1. A no-op when it is not running. */
+void bench_avad_stop(struct bench_server *srv);
+
 /* Opens a client of srv whose requests give up after timeout_s. Returns 0 or -1. */
 int bench_client_init(struct bench_client *c, const struct bench_server *srv, long timeout_s);
 /* Closes the client. */

@@ -236,17 +236,7 @@ static int signal_shims(const char *data, int sig) {
 /* Stops avad (SIGTERM, up to 5 s, then SIGKILL), ends the shims it left (SIGTERM, 3 s, then
  * SIGKILL of their sessions) and removes the data dir. Safe to call twice. */
 static void server_cleanup(struct bench_server *srv) {
-    if (srv->pid > 0) {
-        kill(srv->pid, SIGTERM);
-        int i = 0;
-        while (waitpid(srv->pid, NULL, WNOHANG) == 0 && i++ < 50)
-            bench_sleep_us(100000);
-        if (i > 50) {
-            kill(srv->pid, SIGKILL);
-            waitpid(srv->pid, NULL, 0);
-        }
-        srv->pid = -1;
-    }
+    bench_avad_stop(srv);
     if (!srv->data[0])
         return;
     int n = signal_shims(srv->data, SIGTERM);

@@ -181,11 +181,7 @@ static int ava_throughput(struct bench_client *c, const char *prefix, int n, dou
 
 /* Stops avad and removes its data dir (its jobs ended or were stopped by then). */
 static void cleanup(void) {
-    if (g_srv.pid > 0) {
-        kill(g_srv.pid, SIGTERM);
-        waitpid(g_srv.pid, NULL, 0);
-        g_srv.pid = -1;
-    }
+    bench_avad_stop(&g_srv);
     if (g_srv.data[0]) {
         char err[AVA_ERRLEN];
         if (ava_rm_rf(g_srv.data, err) < 0)
