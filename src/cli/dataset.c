@@ -91,10 +91,7 @@ int cli_set_ref_parse(const char *ref, struct cli_set_ref *out, char *err) {
 }
 
 char *cli_dataset_path(const char *name, const char *suffix) {
-    char *enc = cli_url_encode(name);
-    char *path = ava_xasprintf("/datasets/%s%s", enc, suffix ? suffix : "");
-    free(enc);
-    return path;
+    return cli_item_path("datasets", name, suffix);
 }
 
 int cli_dataset_rm_path(const char *ref, char **path, char *err) {

@@ -291,3 +291,10 @@ int cli_http_stream(struct cli_http *h, const char *path, bool follow, FILE *out
     ava_buf_free(&s.body);
     return rc;
 }
+
+char *cli_item_path(const char *collection, const char *name, const char *suffix) {
+    char *enc = cli_url_encode(name);
+    char *path = ava_xasprintf("/%s/%s%s", collection, enc, suffix ? suffix : "");
+    free(enc);
+    return path;
+}

@@ -53,4 +53,8 @@ int cli_http_status_code(long status);
  * Returns a malloc'd string owned by the caller. */
 char *cli_url_encode(const char *s);
 
+/* "/COLLECTION/<name percent-encoded>SUFFIX" (suffix may be NULL), e.g. the API path of a
+ * training or dataset. Returns a malloc'd string owned by the caller. */
+char *cli_item_path(const char *collection, const char *name, const char *suffix);
+
 #endif

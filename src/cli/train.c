@@ -53,10 +53,7 @@ int cli_training_ref_check(const char *ref, char *err) {
 }
 
 char *cli_training_path(const char *ref, const char *suffix) {
-    char *enc = cli_url_encode(ref);
-    char *path = ava_xasprintf("/trainings/%s%s", enc, suffix ? suffix : "");
-    free(enc);
-    return path;
+    return cli_item_path("trainings", ref, suffix);
 }
 
 int cli_training_get(struct cli_ctx *ctx, const char *ref, json_t **out, char *err) {
