@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../src/common/err.h"
 #include "../../src/common/path.h"
 #include "../../src/daemon/config.h"
@@ -14,14 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 #define MAX_ARGS 32
 

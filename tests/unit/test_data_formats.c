@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../src/common/err.h"
 #include "../../src/common/file.h"
 #include "../../src/common/path.h"
@@ -30,13 +32,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-/* Fails the running test with a message naming the table case. */
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 /* The magic word as it lies on disk, and a part header's lrec (cflag << 29 | len) as LE. */
 #define M 0x0a, 0x23, 0xd7, 0xce
 #define LREC(cflag, len)                                                                           \

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../src/common/err.h"
 #include "../../src/common/file.h"
 #include "../../src/common/path.h"
@@ -27,14 +29,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 /* A training as the store would hand it to the executor. */
 static struct ava_training training(int64_t id, const char *name, const char *user,

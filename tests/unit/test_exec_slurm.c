@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../src/common/err.h"
 #include "../../src/common/file.h"
 #include "../../src/exec/cmd.h"
@@ -21,8 +23,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Reads tests/fixtures/slurm/<name> into a malloc'd string. */
 static char *fixture(const char *name, size_t *len) {

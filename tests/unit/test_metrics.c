@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../src/common/err.h"
 #include "../../src/metrics/lineproto.h"
 #include "../../src/metrics/lttb.h"
@@ -17,15 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Fails the running test with a message naming the table case. */
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 /* Parses a NUL-terminated line. */
 static int parse(const char *line, struct ava_lp_line *l, char *err) {

@@ -7,6 +7,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../include/ava/ava.h"
 #include "../../src/sdk/ava_internal.h"
 
@@ -26,15 +28,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Fails the running test with a message naming the table case. */
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 /* ---- helpers ---- */
 

@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "../../src/common/err.h"
 #include "../../src/common/path.h"
 #include "../../src/store/store.h"
@@ -19,14 +21,6 @@
 
 /* the schema version the migrations in src/store/db.c end at */
 #define STORE_SCHEMA_VERSION 5
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_msg(__VA_ARGS__);                                                                 \
-    } while (0)
 
 /* Each test gets a fresh database in its own directory. */
 struct fx {
